@@ -1,0 +1,15 @@
+"""Input data: the dataset catalogue, TFDS sources (with offline Fashion-MNIST) and device-resident batches."""
+
+from jaxcnn.data.catalog import DatasetSpec, get_dataset_spec, list_datasets
+from jaxcnn.data.device_dataset import DeviceDataset, eval_batches, train_batch_indices
+from jaxcnn.data.tfds_source import load_split
+
+__all__ = [
+    "DatasetSpec",
+    "DeviceDataset",
+    "eval_batches",
+    "get_dataset_spec",
+    "list_datasets",
+    "load_split",
+    "train_batch_indices",
+]

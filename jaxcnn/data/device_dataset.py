@@ -1,0 +1,54 @@
+"""Small datasets kept on the accelerator as uint8, batched by index.
+
+The epoch order is a pure function of (seed, epoch), so a run resumed at any step sees exactly the
+batches an uninterrupted run would have seen. Evaluation pads the last batch and masks the padding,
+so every test example counts exactly once.
+"""
+
+from collections.abc import Iterator
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def train_batch_indices(seed: int, epoch: int, num_examples: int, batch_size: int) -> np.ndarray:
+    """Shuffled example indices for one epoch, shape [steps_per_epoch, batch_size] (remainder dropped)."""
+    steps = num_examples // batch_size
+    order = np.random.default_rng([seed, epoch]).permutation(num_examples)
+    return order[: steps * batch_size].reshape(steps, batch_size)
+
+
+def eval_batches(num_examples: int, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(indices, mask) per batch; the last batch is padded with index 0 and mask False."""
+    for start in range(0, num_examples, batch_size):
+        indices = np.arange(start, start + batch_size)
+        mask = indices < num_examples
+        yield np.where(mask, indices, 0), mask
+
+
+class DeviceDataset:
+    """uint8 images [N, H, W, C] and int32 labels [N], resident on device; `batch(idx)` gathers there."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, data_sharding=None, batch_sharding=None):
+        if images.dtype != np.uint8:
+            raise ValueError(f"DeviceDataset stores uint8 images, got {images.dtype}")
+        if len(images) != len(labels):
+            raise ValueError(f"{len(images)} images but {len(labels)} labels")
+        self.num_examples = len(images)
+        self.images = jax.device_put(images, data_sharding)
+        self.labels = jax.device_put(labels.astype(np.int32), data_sharding)
+        self._gather = jax.jit(_gather, out_shardings=batch_sharding)
+        self._batch_sharding = batch_sharding
+
+    def batch(self, indices: np.ndarray, mask: np.ndarray | None = None) -> dict[str, jax.Array]:
+        """{'image': uint8 [B,H,W,C], 'label': int32 [B], 'mask': bool [B]} gathered on device."""
+        if mask is None:
+            mask = np.ones(len(indices), dtype=bool)
+        indices = jax.device_put(np.asarray(indices, np.int32), self._batch_sharding)
+        mask = jax.device_put(np.asarray(mask, bool), self._batch_sharding)
+        return self._gather(self.images, self.labels, indices, mask)
+
+
+def _gather(images, labels, indices, mask):
+    return {"image": jnp.take(images, indices, axis=0), "label": jnp.take(labels, indices, axis=0), "mask": mask}

@@ -1,0 +1,65 @@
+"""Load a TFDS split into host memory as uint8 NHWC images and int32 labels.
+
+Fashion-MNIST prepares offline from Debian's package when it is installed (see
+`fashion_mnist_offline`); every other dataset is downloaded by TFDS once and read from `data_dir`.
+"""
+
+import os
+import pathlib
+
+import numpy as np
+
+from jaxcnn import errors
+from jaxcnn.data import fashion_mnist_offline
+from jaxcnn.data.catalog import get_dataset_spec
+
+
+_READ_CHUNK = 10_000  # examples per tf.data batch when reading a split into memory
+
+
+def default_data_dir() -> str:
+    """TFDS's own default, so datasets prepared by other TFDS users are found too."""
+    return os.environ.get("TFDS_DATA_DIR", os.path.join(os.path.expanduser("~"), "tensorflow_datasets"))
+
+
+def _prepare(builder, name: str, data_dir: str) -> None:
+    import tensorflow_datasets as tfds
+    from tensorflow_datasets.core.download import download_manager
+
+    download_config = None
+    if name == "fashion_mnist" and fashion_mnist_offline.debian_files_present():
+        manual_dir = pathlib.Path(data_dir) / "downloads" / "manual" / "fashion_mnist"
+        fashion_mnist_offline.write_upstream_files(manual_dir)
+        download_config = tfds.download.DownloadConfig(manual_dir=str(manual_dir))
+    try:
+        builder.download_and_prepare(download_config=download_config)
+    except download_manager.NonMatchingChecksumError as err:
+        raise errors.DatasetUnavailableError(
+            f"{name}: downloaded files do not match TFDS's registered checksums ({str(err).splitlines()[0]}); "
+            f"delete {data_dir}/downloads and retry"
+        ) from err
+    except (OSError, ConnectionError) as err:  # requests' errors derive from OSError
+        hint = " or install Debian's dataset-fashion-mnist (bash launch/setup.sh --data)" if name == "fashion_mnist" else ""
+        raise errors.DatasetUnavailableError(
+            f"dataset {name!r} is not prepared in {data_dir} and could not be downloaded "
+            f"({type(err).__name__}); connect to the internet once{hint}, "
+            f"or point --data_dir at a directory where TFDS already prepared it"
+        ) from err
+
+
+def load_split(name: str, split: str, data_dir: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(images uint8 [N, H, W, C], labels int32 [N]) for a TFDS split, preparing the dataset if needed."""
+    import tensorflow_datasets as tfds
+
+    spec = get_dataset_spec(name)
+    data_dir = data_dir or default_data_dir()
+    builder = tfds.builder(name, data_dir=data_dir)
+    if not builder.is_prepared():
+        _prepare(builder, name, data_dir)
+    dataset = builder.as_dataset(split=split, as_supervised=True, shuffle_files=False).batch(_READ_CHUNK)
+    chunks = list(tfds.as_numpy(dataset))
+    if not chunks:
+        raise errors.DatasetUnavailableError(f"split {split!r} of {name!r} in {data_dir} is empty")
+    images = np.concatenate([np.asarray(im, np.uint8) for im, _ in chunks]).reshape((-1, *spec.image_shape))
+    labels = np.concatenate([np.asarray(lb, np.int32) for _, lb in chunks])
+    return images, labels

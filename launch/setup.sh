@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Creates (or refreshes) the project's virtual environment in .venv with the newest Python >= 3.11 found.
+#   bash launch/setup.sh            # venv + jaxcnn[test]
+#   bash launch/setup.sh --data     # ... and Debian's Fashion-MNIST files, for offline training
+# Re-running is cheap: dependencies are reinstalled only when pyproject.toml changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_data=0
+for arg in "$@"; do
+  case "$arg" in
+    --data) want_data=1 ;;
+    *) echo "setup.sh: unknown option '$arg' (use --data)" >&2; exit 2 ;;
+  esac
+done
+
+# Newest Python >= 3.11 on PATH or under pyenv: newer Pythons get the current JAX release.
+find_python() {
+  local best="" best_ver=0 cand ver
+  local cands=(python3.14 python3.13 python3.12 python3.11 python3)
+  if command -v pyenv >/dev/null 2>&1; then
+    for p in "$(pyenv root)"/versions/*/bin/python3; do [ -x "$p" ] && cands+=("$p"); done
+  fi
+  for cand in "${cands[@]}"; do
+    command -v "$cand" >/dev/null 2>&1 || continue
+    ver=$("$cand" -c 'import sys, venv, ensurepip; print(sys.version_info[0]*100 + sys.version_info[1])' 2>/dev/null) || continue
+    if [ "$ver" -ge 311 ] && [ "$ver" -gt "$best_ver" ]; then best=$(command -v "$cand"); best_ver=$ver; fi
+  done
+  [ -n "$best" ] || { echo "setup.sh: no Python >= 3.11 with venv found; install one (e.g. apt-get install python3-venv)" >&2; exit 1; }
+  echo "$best"
+}
+
+if [ -n "${JAXCNN_PYTHON:-}" ]; then python_bin=$JAXCNN_PYTHON; else python_bin=$(find_python); fi
+stamp=.venv/.jaxcnn-installed
+want_stamp="$("$python_bin" -c 'import sys; print(sys.version.split()[0])') $(sha256sum pyproject.toml | cut -c1-16)"
+if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want_stamp" ]; then
+  echo "setup: creating .venv with $python_bin ($want_stamp)"
+  rm -rf .venv
+  "$python_bin" -m venv .venv
+  .venv/bin/python -m pip install --quiet --upgrade pip
+  .venv/bin/python -m pip install --quiet -e ".[test]"
+  echo "$want_stamp" > "$stamp"
+else
+  echo "setup: .venv is up to date ($want_stamp)"
+fi
+
+if [ "$want_data" = 1 ]; then
+  fmnist=/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+  if [ ! -f "$fmnist" ] && command -v apt-get >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ]; then
+      echo "setup: installing Debian's dataset-fashion-mnist (the original Fashion-MNIST files)"
+      apt-get update -qq >/dev/null && apt-get install -y -qq dataset-fashion-mnist >/dev/null
+    elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+      sudo apt-get update -qq >/dev/null && sudo apt-get install -y -qq dataset-fashion-mnist >/dev/null
+    else
+      echo "setup: Debian's dataset-fashion-mnist is not installed and this user cannot install it;"
+      echo "       training will download Fashion-MNIST through TFDS instead (needs internet)."
+    fi
+  fi
+fi
