@@ -1,0 +1,73 @@
+"""An airbench-style fast CIFAR-10 net (Keller Jordan 2024, "94% on CIFAR-10 in 3.29 seconds", airbench94).
+
+2x2 patch-whitening conv (24 maps, bias) -> GELU -> three groups [conv3x3 -> max-pool 2 -> BN -> GELU ->
+conv3x3 -> BN -> GELU] of widths 64/256/256 -> global max pool -> Dense(no bias) -> logits * 1/9.
+As in airbench, BatchNorm has a learned shift but no learned scale, epsilon 1e-12 and PyTorch momentum
+0.6 (flax momentum 0.4). `whitening_kernel` computes airbench's data-dependent initial whitening filters;
+the training recipe (which freezes them at first, label smoothing, lookahead, TTA) lives in the trainer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax.numpy as jnp
+import numpy as np
+
+from jaxcnn.layers import BatchNorm, Conv2d, MaxPool2d, global_max_pool
+from jaxcnn.models.common import dense, prepare_input
+from jaxcnn.models.registry import register
+
+
+def whitening_kernel(images, kernel_size: int = 2, eps: float = 5e-4) -> np.ndarray:
+    """airbench's patch-whitening filters from NHWC `images`: kernel (k, k, C, 2*C*k*k), HWIO.
+
+    The eigenvectors of the k x k patch covariance, each scaled by 1/sqrt(eigenvalue + eps), then the same
+    filters negated (so a GELU after it passes both signs). The first C*k*k outputs whiten the patches.
+    """
+    x = np.asarray(images, np.float64)
+    n, h, w, c = x.shape
+    k = kernel_size
+    patches = np.stack([x[:, i:h - k + 1 + i, j:w - k + 1 + j, :] for i in range(k) for j in range(k)], axis=3)
+    flat = patches.reshape(-1, k * k * c)  # feature order (kh, kw, c): matches an HWIO kernel reshaped
+    cov = flat.T @ flat / flat.shape[0]
+    eigenvalues, eigenvectors = np.linalg.eigh(cov)
+    eigenvalues, eigenvectors = eigenvalues[::-1], eigenvectors[:, ::-1]
+    filters = eigenvectors / np.sqrt(eigenvalues + eps)  # columns are filters
+    kernel = filters.reshape(k, k, c, k * k * c)
+    return np.concatenate([kernel, -kernel], axis=-1).astype(np.float32)
+
+
+class AirbenchNet(nn.Module):
+    """airbench94's network (Jordan 2024) in Flax: whitening conv, 3 conv groups, max pool, scaled linear."""
+
+    num_classes: int = 10
+    widths: tuple[int, int, int] = (64, 256, 256)
+    whiten_kernel_size: int = 2
+    scaling_factor: float = 1 / 9
+    bn_momentum: float = 0.4
+    bn_axis_name: str | None = None
+    dtype: Any = jnp.float32
+
+    def _bn(self, train, name):
+        return BatchNorm(use_running_average=not train, momentum=self.bn_momentum, epsilon=1e-12, use_scale=False,
+                         axis_name=self.bn_axis_name, name=name)
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        x = prepare_input(self, x)
+        k = self.whiten_kernel_size
+        x = nn.gelu(Conv2d(2 * x.shape[-1] * k * k, k, dtype=self.dtype, name="whiten")(x))
+        for i, width in enumerate(self.widths, start=1):
+            x = Conv2d(width, 3, padding="same", use_bias=False, dtype=self.dtype, name=f"group{i}_conv1")(x)
+            x = MaxPool2d(2, name=f"group{i}_pool")(x)
+            x = nn.gelu(self._bn(train, f"group{i}_bn1")(x)).astype(self.dtype)
+            x = Conv2d(width, 3, padding="same", use_bias=False, dtype=self.dtype, name=f"group{i}_conv2")(x)
+            x = nn.gelu(self._bn(train, f"group{i}_bn2")(x)).astype(self.dtype)
+        x = dense(self, self.num_classes, "fc", use_bias=False)(global_max_pool(x))
+        return (x.astype(jnp.float32) * self.scaling_factor)
+
+
+register("airbench", AirbenchNet, input_shape=(32, 32, 3),
+         description="airbench94-style fast CIFAR-10 net (Jordan 2024): whitening conv, 3 conv groups, 1.97M")

@@ -1,0 +1,19 @@
+"""Helpers every model shares: input checks on the way in, float32 logits on the way out."""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from jaxcnn.layers import check_nhwc
+
+
+def prepare_input(module: nn.Module, x):
+    """Check `x` is an NHWC batch (one-line error otherwise, e.g. for NCHW) and cast it to `module.dtype`."""
+    check_nhwc(x, where=type(module).__name__)
+    return jnp.asarray(x, module.dtype)
+
+
+def dense(module: nn.Module, features: int, name: str, use_bias: bool = True) -> nn.Dense:
+    """A Dense layer computing in the model's dtype with float32 parameters."""
+    return nn.Dense(features, use_bias=use_bias, dtype=module.dtype, param_dtype=jnp.float32, name=name)

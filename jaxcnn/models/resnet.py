@@ -1,0 +1,91 @@
+"""ImageNet-style ResNets (He et al. 2016), their CIFAR-stem variant and the pre-activation ResNet-18.
+
+Layout and parameter names follow torchvision (conv1/bn1 stem, four stages `layer1`..`layer4`, `fc`),
+with projection shortcuts (option B: 1x1 conv + BN) where a block changes shape, and the stride of a
+bottleneck on its 3x3 convolution ("ResNet v1.5"). Parameter counts at 1000 classes equal torchvision's:
+resnet18 11,689,512; resnet34 21,797,672; resnet50 25,557,032; resnet101 44,549,160; resnet152 60,192,808.
+`stem='cifar'` swaps the 7x7/2 conv + 3x3/2 max-pool for one 3x3/1 conv (the usual CIFAR ResNet-18).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from jaxcnn import errors
+from jaxcnn.blocks import AuxHead, BasicBlock, Bottleneck, PreActBlock, he_normal, run_aux_head
+from jaxcnn.layers import BatchNorm, Conv2d, MaxPool2d, global_avg_pool
+from jaxcnn.models.common import dense, prepare_input
+from jaxcnn.models.registry import register
+
+BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck, "preact": PreActBlock}
+STEMS = ("imagenet", "cifar")
+
+
+class ResNet(nn.Module):
+    """Residual network (He et al. 2016; note 001's skip connections), configurable stages and stem.
+
+    block: 'basic', 'bottleneck' or 'preact' (He et al. 2016b, with a final BN-ReLU before pooling).
+    `aux_heads=True` adds an auxiliary classifier after every stage but the last (note 001's
+    intermediate losses), sown into collection 'aux' when `train=True`.
+    """
+
+    num_classes: int = 1000
+    stage_sizes: tuple[int, ...] = (2, 2, 2, 2)
+    block: str = "basic"
+    widths: tuple[int, ...] = (64, 128, 256, 512)
+    stem: str = "imagenet"
+    shortcut: str = "projection"
+    zero_init_residual: bool = False
+    aux_heads: bool = False
+    bn_momentum: float = 0.9
+    bn_axis_name: str | None = None
+    dtype: Any = jnp.float32
+
+    def _bn(self, train, name):
+        return BatchNorm(use_running_average=not train, momentum=self.bn_momentum, axis_name=self.bn_axis_name,
+                         name=name)
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        if self.block not in BLOCKS:
+            raise errors.unknown_name_error("residual block", self.block, BLOCKS)
+        if self.stem not in STEMS:
+            raise errors.unknown_name_error("stem", self.stem, STEMS)
+        preact = self.block == "preact"
+        x = prepare_input(self, x)
+        if self.stem == "imagenet":
+            x = Conv2d(self.widths[0], 7, 2, padding=3, use_bias=False, dtype=self.dtype, kernel_init=he_normal,
+                       name="conv1")(x)
+            x = nn.relu(self._bn(train, "bn1")(x)).astype(self.dtype)
+            x = MaxPool2d(3, 2, padding=1, name="maxpool")(x)
+        else:
+            x = Conv2d(self.widths[0], 3, 1, padding=1, use_bias=False, dtype=self.dtype, kernel_init=he_normal,
+                       name="conv1")(x)
+            if not preact:
+                x = nn.relu(self._bn(train, "bn1")(x)).astype(self.dtype)
+        block_cls = BLOCKS[self.block]
+        extra = {} if preact else {"zero_init_residual": self.zero_init_residual}
+        for i, (size, width) in enumerate(zip(self.stage_sizes, self.widths)):
+            for j in range(size):
+                x = block_cls(width, stride=2 if i > 0 and j == 0 else 1, shortcut=self.shortcut,
+                              bn_momentum=self.bn_momentum, bn_axis_name=self.bn_axis_name, dtype=self.dtype,
+                              name=f"layer{i + 1}_{j}", **extra)(x, train)
+            if self.aux_heads and i < len(self.stage_sizes) - 1:
+                run_aux_head(self, AuxHead(self.num_classes, dtype=self.dtype, name=f"aux_head{i + 1}"), x, train)
+        if preact:
+            x = nn.relu(self._bn(train, "bn_final")(x)).astype(self.dtype)
+        return dense(self, self.num_classes, "fc")(global_avg_pool(x)).astype(jnp.float32)
+
+
+_IMAGENET = {18: ((2, 2, 2, 2), "basic"), 34: ((3, 4, 6, 3), "basic"), 50: ((3, 4, 6, 3), "bottleneck"),
+             101: ((3, 4, 23, 3), "bottleneck"), 152: ((3, 8, 36, 3), "bottleneck")}
+for _depth, (_stages, _block) in _IMAGENET.items():
+    register(f"resnet{_depth}", ResNet, input_shape=(224, 224, 3), stage_sizes=_stages, block=_block,
+             description=f"ResNet-{_depth} (He et al. 2016), ImageNet stem 7x7/2 + maxpool, torchvision layout")
+register("resnet18_cifar", ResNet, input_shape=(32, 32, 3), stem="cifar",
+         description="ResNet-18 with a 3x3/1 stem and no max-pool: the standard CIFAR ResNet-18 (11.17M)")
+register("preact_resnet18", ResNet, input_shape=(32, 32, 3), stem="cifar", block="preact",
+         description="pre-activation ResNet-18 (He et al. 2016b), CIFAR stem")
