@@ -1,0 +1,13 @@
+"""Train on CIFAR-10 or CIFAR-100 (TFDS downloads them once; offline, point --data_dir at a prepared copy).
+
+    python -m experiments.cifar --flagfile=launch/flags/cifar10_resnet18.flags --workdir=workdirs/cifar10_resnet18
+"""
+
+from absl import app
+
+from experiments import common
+
+common.define_flags(dataset="cifar10", datasets=["cifar10", "cifar100"], model="resnet18_cifar")
+
+if __name__ == "__main__":
+    app.run(common.run)

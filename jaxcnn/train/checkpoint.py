@@ -1,0 +1,71 @@
+"""Orbax checkpoints in a run's workdir: the latest few for resuming, the best by test accuracy kept apart.
+
+    workdir/checkpoints/<step>/   periodic + end-of-epoch + on-interrupt saves (newest `keep` kept)
+    workdir/best/<step>/          the state with the highest test accuracy so far
+    workdir/config.json           the config the run was started with (checked on resume)
+"""
+
+import json
+import pathlib
+
+import orbax.checkpoint as ocp
+
+from jaxcnn import errors
+from jaxcnn.train.config import TrainConfig, identity_differences
+
+
+class Checkpointer:
+    def __init__(self, workdir: str | pathlib.Path, keep: int = 2):
+        self.workdir = pathlib.Path(workdir).absolute()
+        self._latest = ocp.CheckpointManager(
+            self.workdir / "checkpoints", options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
+        )
+        self._best = ocp.CheckpointManager(
+            self.workdir / "best",
+            options=ocp.CheckpointManagerOptions(
+                max_to_keep=1, best_fn=lambda metrics: metrics["test_accuracy"], best_mode="max", create=True
+            ),
+        )
+
+    def latest_step(self) -> int | None:
+        return self._latest.latest_step()
+
+    def save(self, state, *, force: bool = False) -> None:
+        step = int(state.step)
+        if step in self._latest.all_steps():
+            return
+        self._latest.save(step, args=ocp.args.StandardSave(state), force=force)
+
+    def save_best(self, state, test_accuracy: float) -> None:
+        self._best.save(int(state.step), args=ocp.args.StandardSave(state), metrics={"test_accuracy": test_accuracy})
+
+    def best_step(self) -> int | None:
+        return self._best.best_step()
+
+    def restore(self, target_state, step: int | None = None, best: bool = False):
+        """Restore into the structure / shardings of `target_state` (latest step unless given)."""
+        manager = self._best if best else self._latest
+        step = manager.best_step() if best else (step if step is not None else manager.latest_step())
+        return manager.restore(step, args=ocp.args.StandardRestore(target_state))
+
+    def wait(self) -> None:
+        self._latest.wait_until_finished()
+        self._best.wait_until_finished()
+
+    def close(self) -> None:
+        self._latest.close()
+        self._best.close()
+
+
+def write_or_check_config(workdir: pathlib.Path, config: TrainConfig, resuming: bool) -> None:
+    """Record the run's config; on resume, refuse one that trains a different model or dataset."""
+    path = workdir / "config.json"
+    if resuming and path.exists():
+        differences = identity_differences(json.loads(path.read_text()), config)
+        if differences:
+            raise errors.CheckpointError(
+                f"{workdir} holds a run with a different setup ({'; '.join(differences)}); "
+                "use a new --workdir or restore the original flags"
+            )
+    if not path.exists():
+        path.write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n")

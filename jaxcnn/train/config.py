@@ -1,0 +1,62 @@
+"""The complete description of a training run; experiments build one from flags."""
+
+import dataclasses
+
+from jaxcnn import errors
+
+OPTIMIZERS = ("sgd", "adamw")
+SCHEDULES = ("cosine", "onecycle", "constant")
+# Fields that define what is being trained: resuming a workdir with different values is refused.
+IDENTITY_FIELDS = ("dataset", "model", "num_classes")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    dataset: str = "fashion_mnist"
+    model: str = "tiny_vgg"
+    num_classes: int = 0  # 0: take it from the dataset
+    batch_size: int = 128
+    epochs: float = 10
+    optimizer: str = "sgd"
+    learning_rate: float = 0.1
+    momentum: float = 0.9
+    schedule: str = "cosine"
+    warmup_epochs: float = 1.0
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.0
+    augment: str = "default"
+    aux_loss_weight: float = 0.0
+    seed: int = 0
+    checkpoint_every_steps: int = 500
+    keep_checkpoints: int = 2
+    log_every_steps: int = 20
+    data_dir: str | None = None
+    progress_bar: bool = True
+
+    def validate(self) -> "TrainConfig":
+        """Return self, or raise a one-line ConfigError naming the bad value."""
+        for name in ("batch_size", "epochs", "learning_rate", "checkpoint_every_steps", "keep_checkpoints", "log_every_steps"):
+            if not getattr(self, name) > 0:
+                raise errors.ConfigError(f"--{name} must be positive, got {getattr(self, name)}")
+        for name in ("weight_decay", "warmup_epochs", "aux_loss_weight", "momentum", "num_classes"):
+            if getattr(self, name) < 0:
+                raise errors.ConfigError(f"--{name} must be >= 0, got {getattr(self, name)}")
+        if not 0 <= self.label_smoothing < 1:
+            raise errors.ConfigError(f"--label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.optimizer not in OPTIMIZERS:
+            raise errors.unknown_name_error("optimizer", self.optimizer, OPTIMIZERS)
+        if self.schedule not in SCHEDULES:
+            raise errors.unknown_name_error("schedule", self.schedule, SCHEDULES)
+        return self
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def identity_differences(saved: dict, current: TrainConfig) -> list[str]:
+    """Human-readable 'field: saved -> current' for the identity fields that differ."""
+    return [
+        f"{name}: {saved.get(name)!r} -> {getattr(current, name)!r}"
+        for name in IDENTITY_FIELDS
+        if saved.get(name) != getattr(current, name)
+    ]

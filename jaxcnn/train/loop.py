@@ -1,0 +1,195 @@
+"""`train_and_evaluate(config, workdir)`: the whole run, resumable from its workdir.
+
+Data order comes from (seed, epoch) and per-step randomness from fold_in(rng, step), so a run that
+restarts from a checkpoint at step s continues exactly as if it had never stopped.
+"""
+
+import contextlib
+import pathlib
+import signal
+import time
+
+import jax
+import numpy as np
+
+from jaxcnn import augment, errors, models
+from jaxcnn.data import DeviceDataset, eval_batches, get_dataset_spec, load_split, train_batch_indices
+from jaxcnn.train import metrics as metrics_lib
+from jaxcnn.train import parallel
+from jaxcnn.train.checkpoint import Checkpointer, write_or_check_config
+from jaxcnn.train.config import TrainConfig
+from jaxcnn.train.optim import make_optimizer
+from jaxcnn.train.state import create_train_state
+from jaxcnn.train.steps import make_steps
+
+
+class TrainingInterrupted(errors.UserError):
+    """SIGINT / SIGTERM arrived; a checkpoint was saved and the run can be resumed."""
+
+
+class _StopFlag:
+    """Turns the first SIGINT / SIGTERM into a flag checked between steps; a second one interrupts at once."""
+
+    def __init__(self):
+        self.signal_name = None
+
+    def __call__(self, signum, frame):
+        if self.signal_name is not None:
+            raise KeyboardInterrupt
+        self.signal_name = signal.Signals(signum).name
+
+    @contextlib.contextmanager
+    def installed(self):
+        previous = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(ValueError):  # not the main thread: leave handlers alone
+                previous[sig] = signal.signal(sig, self)
+        try:
+            yield self
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def _prepare_workdir(workdir) -> pathlib.Path:
+    workdir = pathlib.Path(workdir).absolute()
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+        probe = workdir / ".write_test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as err:
+        raise errors.ConfigError(f"cannot write to --workdir {workdir} ({err.strerror}); choose a writable directory")
+    return workdir
+
+
+def evaluate(eval_step, state, dataset: DeviceDataset, batch_size: int) -> dict:
+    """Test loss / accuracy over every example exactly once (the last batch padded and masked)."""
+    totals = None
+    for indices, mask in eval_batches(dataset.num_examples, batch_size):
+        sums = eval_step(state, dataset.batch(indices, mask))
+        totals = sums if totals is None else jax.tree.map(lambda a, b: a + b, totals, sums)
+    return metrics_lib.summarize(totals)
+
+
+def train_and_evaluate(config: TrainConfig, workdir) -> dict:
+    """Train `config.model` on `config.dataset`, evaluating each epoch; returns the final metrics."""
+    config.validate()
+    spec = get_dataset_spec(config.dataset)
+    num_classes = config.num_classes or spec.num_classes
+    model = models.get_model(config.model, num_classes=num_classes)
+    policy = augment.parse_policy(
+        config.augment, default=augment.AugmentPolicy(flip=spec.flip_by_default, crop_padding=spec.crop_padding)
+    )
+    mesh = parallel.make_mesh()
+    parallel.check_batch_size(config.batch_size, mesh)
+    workdir = _prepare_workdir(workdir)
+
+    train_images, train_labels = load_split(config.dataset, "train", config.data_dir)
+    test_images, test_labels = load_split(config.dataset, "test", config.data_dir)
+    if train_labels.max() >= num_classes:
+        raise errors.ConfigError(f"--num_classes={num_classes} but {config.dataset} has label {train_labels.max()}")
+    steps_per_epoch = len(train_images) // config.batch_size
+    if steps_per_epoch == 0:
+        raise errors.ConfigError(f"--batch_size={config.batch_size} exceeds the {len(train_images)} training examples")
+    total_steps = max(1, round(config.epochs * steps_per_epoch))
+    num_epochs = -(-total_steps // steps_per_epoch)
+
+    replicated, sharded = parallel.replicated(mesh), parallel.batch_sharded(mesh)
+    train_data = DeviceDataset(train_images, train_labels, replicated, sharded)
+    test_data = DeviceDataset(test_images, test_labels, replicated, sharded)
+
+    tx = make_optimizer(config, steps_per_epoch)
+    state = jax.device_put(create_train_state(model, tx, config.seed, spec.image_shape), replicated)
+    steps = make_steps(
+        model, tx, num_classes=num_classes, mean=spec.mean, std=spec.std,
+        augment_fn=augment.make_batch_augmenter(policy),
+        label_smoothing=config.label_smoothing, aux_loss_weight=config.aux_loss_weight,
+    )
+    train_step, eval_step = parallel.compile_steps(steps, mesh)
+
+    checkpointer = Checkpointer(workdir, keep=config.keep_checkpoints)
+    latest = checkpointer.latest_step()
+    write_or_check_config(workdir, config, resuming=latest is not None)
+    if latest is not None:
+        state = checkpointer.restore(state)
+        metrics_lib.say(f"Resuming from checkpoint at step {latest} (epoch {latest // steps_per_epoch + 1}) in {workdir}")
+    metrics_lib.say(
+        f"{config.model} on {config.dataset}: {len(train_images)} train / {len(test_images)} test images, "
+        f"batch {config.batch_size} on {mesh.devices.size} {jax.devices()[0].platform} device(s), "
+        f"{num_epochs} epochs = {total_steps} steps, augment={policy}, workdir={workdir}"
+    )
+
+    writer = metrics_lib.MetricsWriter(workdir)
+    progress = metrics_lib.ProgressBar(config.progress_bar)
+    stop = _StopFlag()
+    final = {}
+    try:
+        with stop.installed():
+            final = _run_epochs(
+                config, state, train_step, eval_step, train_data, test_data, checkpointer, writer, progress, stop,
+                steps_per_epoch=steps_per_epoch, total_steps=total_steps, num_epochs=num_epochs,
+            )
+    finally:
+        progress.close()
+        checkpointer.wait()
+        checkpointer.close()
+        writer.close()
+    return final
+
+
+def _run_epochs(config, state, train_step, eval_step, train_data, test_data, checkpointer, writer, progress, stop,
+                *, steps_per_epoch, total_steps, num_epochs) -> dict:
+    step = int(state.step)
+    final = {}
+    if step >= total_steps:
+        test = evaluate(eval_step, state, test_data, config.batch_size)
+        metrics_lib.say(f"Run already complete at step {step}: test loss {test['loss']:.4f} acc {100 * test['accuracy']:.2f}%")
+        return {f"test_{k}": v for k, v in test.items()}
+    while step < total_steps:
+        epoch = step // steps_per_epoch
+        epoch_end = min((epoch + 1) * steps_per_epoch, total_steps)
+        order = train_batch_indices(config.seed, epoch, train_data.num_examples, config.batch_size)
+        progress.start_epoch(epoch + 1, num_epochs, epoch_end - epoch * steps_per_epoch, step - epoch * steps_per_epoch,
+                             config.batch_size)
+        epoch_start_time, epoch_start_step = time.perf_counter(), step
+        epoch_sums = window_sums = None
+        window_steps = 0
+        while step < epoch_end:
+            state, sums = train_step(state, train_data.batch(order[step - epoch * steps_per_epoch]))
+            step += 1
+            window_steps += 1
+            window_sums = sums if window_sums is None else jax.tree.map(lambda a, b: a + b, window_sums, sums)
+            if window_steps == config.log_every_steps or step == epoch_end or stop.signal_name:
+                window = metrics_lib.summarize(window_sums)
+                metrics_lib.check_finite(window, step)
+                progress.advance(window_steps, config.batch_size, window["loss"])
+                epoch_sums = window_sums if epoch_sums is None else jax.tree.map(lambda a, b: a + b, epoch_sums, window_sums)
+                window_sums, window_steps = None, 0
+            if stop.signal_name:
+                checkpointer.save(state, force=True)
+                checkpointer.wait()
+                progress.close()
+                raise TrainingInterrupted(
+                    f"{stop.signal_name} at step {step}: checkpoint saved in {checkpointer.workdir}; "
+                    "run the same command again to resume"
+                )
+            if step % config.checkpoint_every_steps == 0:
+                checkpointer.save(state)
+        progress.close()
+        seconds = time.perf_counter() - epoch_start_time
+        train = metrics_lib.summarize(epoch_sums)
+        test = evaluate(eval_step, state, test_data, config.batch_size)
+        images_per_s = (step - epoch_start_step) * config.batch_size / seconds
+        metrics_lib.say(metrics_lib.epoch_summary_line(epoch + 1, num_epochs, train, test, seconds, images_per_s))
+        final = {
+            "epoch": epoch + 1,
+            **{f"train_{k}": v for k, v in train.items()},
+            **{f"test_{k}": v for k, v in test.items()},
+            "epoch_seconds": seconds,
+            "images_per_second": images_per_s,
+        }
+        writer.write(step, final)
+        checkpointer.save(state, force=True)
+        checkpointer.save_best(state, test["accuracy"])
+    return final

@@ -1,0 +1,108 @@
+"""Everything a person sees: the per-epoch progress bar, one summary line per epoch, JSONL and TensorBoard.
+
+This is the one module of the library that prints. Only process 0 writes, so multi-host runs print once.
+"""
+
+import json
+import math
+import pathlib
+import sys
+import time
+
+import jax
+import numpy as np
+
+from jaxcnn import errors
+
+
+class NumericalError(errors.UserError, FloatingPointError):
+    """Loss or gradients stopped being finite."""
+
+
+def summarize(sums: dict) -> dict:
+    """{'loss_sum', 'correct', 'count', ...} (device or host) -> {'loss', 'accuracy', ...} as Python floats."""
+    sums = {k: float(np.asarray(v)) for k, v in jax.device_get(sums).items()}
+    count = max(sums.pop("count"), 1.0)
+    out = {"loss": sums.pop("loss_sum") / count, "accuracy": sums.pop("correct") / count}
+    out.update({k.removesuffix("_sum"): v / count for k, v in sums.items()})
+    return out
+
+
+def check_finite(metrics: dict, step: int) -> None:
+    for name, value in metrics.items():
+        if not math.isfinite(value):
+            raise NumericalError(
+                f"{name} became {value} at step {step}; the last good checkpoint is kept. "
+                "Lower --learning_rate or add warmup (--warmup_epochs)"
+            )
+
+
+class ProgressBar:
+    """One tqdm bar per epoch counting images, so its rate is images/s and its ETA the epoch's."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled and jax.process_index() == 0
+        self._bar = None
+
+    def start_epoch(self, epoch: int, epochs: int, steps: int, done: int, batch_size: int) -> None:
+        if not self.enabled:
+            return
+        from tqdm import tqdm
+
+        self._bar = tqdm(
+            total=steps * batch_size, initial=done * batch_size, desc=f"epoch {epoch}/{epochs}",
+            unit="img", unit_scale=True, leave=False, file=sys.stderr, mininterval=0.5, dynamic_ncols=True,
+        )
+
+    def advance(self, steps: int, batch_size: int, running_loss: float | None = None) -> None:
+        if self._bar is not None:
+            if running_loss is not None:
+                self._bar.set_postfix(loss=f"{running_loss:.4f}", refresh=False)
+            self._bar.update(steps * batch_size)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def say(message: str) -> None:
+    if jax.process_index() == 0:
+        print(message, flush=True)
+
+
+def epoch_summary_line(epoch: int, epochs: int, train: dict, test: dict, seconds: float, images_per_s: float) -> str:
+    return (
+        f"epoch {epoch:>3}/{epochs}  train loss {train['loss']:.4f} acc {100 * train['accuracy']:6.2f}%  "
+        f"test loss {test['loss']:.4f} acc {100 * test['accuracy']:6.2f}%  "
+        f"time {seconds:6.1f}s  ({images_per_s:,.0f} img/s)"
+    )
+
+
+class MetricsWriter:
+    """Appends metrics to workdir/metrics.jsonl and to TensorBoard event files in workdir/tensorboard."""
+
+    def __init__(self, workdir: pathlib.Path):
+        self.enabled = jax.process_index() == 0
+        self.path = workdir / "metrics.jsonl"
+        self._tb = None
+        if self.enabled:
+            import tensorflow as tf  # already loaded by TFDS; its summary ops write TensorBoard's format
+
+            self._tf = tf
+            self._tb = tf.summary.create_file_writer(str(workdir / "tensorboard"))
+
+    def write(self, step: int, metrics: dict) -> None:
+        if not self.enabled:
+            return
+        with self.path.open("a") as f:
+            f.write(json.dumps({"step": step, "time": time.time(), **metrics}) + "\n")
+        with self._tb.as_default():
+            for name, value in metrics.items():
+                if isinstance(value, (int, float)):
+                    self._tf.summary.scalar(name, value, step=step)
+        self._tb.flush()
+
+    def close(self) -> None:
+        if self._tb is not None:
+            self._tb.close()

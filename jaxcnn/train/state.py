@@ -1,0 +1,30 @@
+"""TrainState: everything a run needs to continue, as one pytree (so orbax and sharding handle it whole)."""
+
+from typing import Any
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import optax
+
+
+class TrainState(flax.struct.PyTreeNode):
+    step: jax.Array  # int32 scalar: optimizer steps taken
+    params: Any
+    batch_stats: Any
+    opt_state: optax.OptState
+    rng: jax.Array  # uint32[2] raw key; per-step keys are fold_in(rng, step), so resume is exact
+
+
+def create_train_state(model, tx: optax.GradientTransformation, seed: int, image_shape) -> TrainState:
+    """Initialise parameters from `seed` for inputs of shape [1, *image_shape]."""
+    init_rng, train_rng = jax.random.split(jax.random.PRNGKey(seed))
+    variables = model.init({"params": init_rng, "dropout": init_rng}, jnp.zeros((1, *image_shape), jnp.float32), train=False)
+    params = variables["params"]
+    return TrainState(
+        step=jnp.zeros((), jnp.int32),
+        params=params,
+        batch_stats=variables.get("batch_stats", {}),
+        opt_state=tx.init(params),
+        rng=train_rng,
+    )
