@@ -3,11 +3,14 @@
     python -m experiments.cifar --flagfile=launch/flags/cifar10_resnet18.flags --workdir=workdirs/cifar10_resnet18
 """
 
-from absl import app
+import sys
 
 from experiments import common
 
-common.define_flags(dataset="cifar10", datasets=["cifar10", "cifar100"], model="resnet18_cifar")
+
+def main(argv: list[str] | None = None) -> None:
+    common.main(sys.argv if argv is None else argv, dataset="cifar10", datasets=["cifar10", "cifar100"], model="resnet18_cifar")
+
 
 if __name__ == "__main__":
-    app.run(common.run)
+    main()

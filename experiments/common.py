@@ -1,4 +1,7 @@
-"""Flags shared by every experiment script, and the one place that turns UserError into a one-line exit."""
+"""Flags shared by every experiment script, and the one place that turns UserError into a one-line exit.
+
+Each experiment parses into its own `FlagValues`, so several experiments can run in one process (tests).
+"""
 
 import sys
 
@@ -10,31 +13,42 @@ from jaxcnn.train import TrainConfig, TrainingInterrupted, train_and_evaluate
 _DEFAULTS = TrainConfig()
 
 
-def define_flags(*, dataset: str, datasets: list[str], model: str) -> None:
-    flags.DEFINE_enum("dataset", dataset, datasets, "TFDS dataset name.")
-    flags.DEFINE_string("model", model, "Model name (python -m jaxcnn.models --list).")
-    flags.DEFINE_string("workdir", None, "Run directory: checkpoints, metrics, TensorBoard. Rerun to resume.", required=True)
-    flags.DEFINE_string("data_dir", None, "TFDS data directory (default: $TFDS_DATA_DIR or ~/tensorflow_datasets).")
-    flags.DEFINE_integer("batch_size", _DEFAULTS.batch_size, "Global batch size.")
-    flags.DEFINE_float("epochs", _DEFAULTS.epochs, "Training epochs (fractions allowed).")
-    flags.DEFINE_string("optimizer", _DEFAULTS.optimizer, "sgd (Nesterov momentum) or adamw.")
-    flags.DEFINE_float("learning_rate", _DEFAULTS.learning_rate, "Peak learning rate.")
-    flags.DEFINE_float("momentum", _DEFAULTS.momentum, "SGD momentum (Nesterov).")
-    flags.DEFINE_string("schedule", _DEFAULTS.schedule, "cosine (with linear warmup), onecycle or constant.")
-    flags.DEFINE_float("warmup_epochs", _DEFAULTS.warmup_epochs, "Linear warmup length (cosine) / rise (onecycle).")
-    flags.DEFINE_float("weight_decay", _DEFAULTS.weight_decay, "Decoupled weight decay on kernels (not biases/BN).")
-    flags.DEFINE_float("label_smoothing", _DEFAULTS.label_smoothing, "Label smoothing in [0, 1).")
-    flags.DEFINE_string("augment", _DEFAULTS.augment, "default | none | comma list of ops, e.g. flip,crop4.")
-    flags.DEFINE_float("aux_loss_weight", _DEFAULTS.aux_loss_weight, "Weight of auxiliary-head losses (0: off).")
-    flags.DEFINE_integer("seed", _DEFAULTS.seed, "Seed for init, data order and augmentation.")
-    flags.DEFINE_integer("checkpoint_every_steps", _DEFAULTS.checkpoint_every_steps, "Checkpoint interval in steps.")
-    flags.DEFINE_integer("keep_checkpoints", _DEFAULTS.keep_checkpoints, "How many recent checkpoints to keep.")
-    flags.DEFINE_integer("log_every_steps", _DEFAULTS.log_every_steps, "Steps between progress-bar updates.")
-    flags.DEFINE_bool("progress_bar", _DEFAULTS.progress_bar, "Show a per-epoch progress bar.")
+def define_flags(fv: flags.FlagValues, *, dataset: str, datasets: list[str], model: str) -> None:
+    define = _Definer(fv)
+    define.enum("dataset", dataset, datasets, "TFDS dataset name.")
+    define.string("model", model, "Model name (python -m jaxcnn.models --list).")
+    define.string("workdir", None, "Run directory: checkpoints, metrics, TensorBoard. Rerun to resume.")
+    define.string("data_dir", None, "TFDS data directory (default: $TFDS_DATA_DIR or ~/tensorflow_datasets).")
+    define.integer("batch_size", _DEFAULTS.batch_size, "Global batch size.")
+    define.float("epochs", _DEFAULTS.epochs, "Training epochs (fractions allowed).")
+    define.string("optimizer", _DEFAULTS.optimizer, "sgd (Nesterov momentum) or adamw.")
+    define.float("learning_rate", _DEFAULTS.learning_rate, "Peak learning rate.")
+    define.float("momentum", _DEFAULTS.momentum, "SGD momentum (Nesterov).")
+    define.string("schedule", _DEFAULTS.schedule, "cosine (with linear warmup), onecycle or constant.")
+    define.float("warmup_epochs", _DEFAULTS.warmup_epochs, "Linear warmup length (cosine) / rise (onecycle).")
+    define.float("weight_decay", _DEFAULTS.weight_decay, "Decoupled weight decay on kernels (not biases/BN).")
+    define.float("label_smoothing", _DEFAULTS.label_smoothing, "Label smoothing in [0, 1).")
+    define.string("augment", _DEFAULTS.augment, "default | none | comma list of ops, e.g. flip,crop4.")
+    define.float("aux_loss_weight", _DEFAULTS.aux_loss_weight, "Weight of auxiliary-head losses (0: off).")
+    define.integer("seed", _DEFAULTS.seed, "Seed for init, data order and augmentation.")
+    define.integer("checkpoint_every_steps", _DEFAULTS.checkpoint_every_steps, "Checkpoint interval in steps.")
+    define.integer("keep_checkpoints", _DEFAULTS.keep_checkpoints, "How many recent checkpoints to keep.")
+    define.integer("log_every_steps", _DEFAULTS.log_every_steps, "Steps between progress-bar updates.")
+    define.bool("progress_bar", _DEFAULTS.progress_bar, "Show a per-epoch progress bar.")
 
 
-def config_from_flags() -> TrainConfig:
-    f = flags.FLAGS
+class _Definer:
+    """flags.DEFINE_* bound to one FlagValues: `define.integer(name, default, help)`."""
+
+    def __init__(self, fv: flags.FlagValues):
+        self._fv = fv
+
+    def __getattr__(self, kind: str):
+        define = getattr(flags, f"DEFINE_{kind}")
+        return lambda *args, **kwargs: define(*args, flag_values=self._fv, **kwargs)
+
+
+def config_from_flags(f: flags.FlagValues) -> TrainConfig:
     return TrainConfig(
         dataset=f.dataset, model=f.model, batch_size=f.batch_size, epochs=f.epochs, optimizer=f.optimizer,
         learning_rate=f.learning_rate, momentum=f.momentum, schedule=f.schedule, warmup_epochs=f.warmup_epochs,
@@ -45,12 +59,23 @@ def config_from_flags() -> TrainConfig:
     )
 
 
-def run(argv) -> None:
-    """absl main: train from flags; a UserError becomes one line on stderr and a non-zero exit."""
-    if len(argv) > 1:
-        sys.exit(f"error: unexpected arguments {argv[1:]}; all options are --flags")
+def main(argv: list[str], *, dataset: str, datasets: list[str], model: str) -> None:
+    """Parse `argv` (program name first), train, and exit with a one-line message on any user error."""
+    fv = flags.FlagValues()
+    define_flags(fv, dataset=dataset, datasets=datasets, model=model)
+    if any(arg in ("-h", "--help", "--helpfull", "--helpshort") for arg in argv[1:]):
+        print(fv.get_help())
+        return
     try:
-        train_and_evaluate(config_from_flags(), flags.FLAGS.workdir)
+        extra = fv(argv)
+    except flags.Error as err:  # unknown flag, bad value, unreadable --flagfile ...
+        sys.exit(f"error: {str(err).splitlines()[0]} (see --help)")
+    if len(extra) > 1:
+        sys.exit(f"error: unexpected arguments {extra[1:]}; all options are --flags (see --help)")
+    if not fv.workdir:
+        sys.exit("error: --workdir is required: the directory for checkpoints and metrics (rerun to resume)")
+    try:
+        train_and_evaluate(config_from_flags(fv), fv.workdir)
     except TrainingInterrupted as err:
         print(f"interrupted: {err}", file=sys.stderr)
         sys.exit(130)

@@ -3,11 +3,14 @@
     python -m experiments.mnist --flagfile=launch/flags/fashion_mnist_tiny_vgg.flags --workdir=workdirs/fmnist
 """
 
-from absl import app
+import sys
 
 from experiments import common
 
-common.define_flags(dataset="fashion_mnist", datasets=["mnist", "fashion_mnist"], model="tiny_vgg")
+
+def main(argv: list[str] | None = None) -> None:
+    common.main(sys.argv if argv is None else argv, dataset="fashion_mnist", datasets=["mnist", "fashion_mnist"], model="tiny_vgg")
+
 
 if __name__ == "__main__":
-    app.run(common.run)
+    main()

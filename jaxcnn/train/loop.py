@@ -77,7 +77,8 @@ def train_and_evaluate(config: TrainConfig, workdir) -> dict:
     config.validate()
     spec = get_dataset_spec(config.dataset)
     num_classes = config.num_classes or spec.num_classes
-    model = models.get_model(config.model, num_classes=num_classes)
+    model_options = {"aux_heads": True} if config.aux_loss_weight else {}
+    model = models.get_model(config.model, num_classes=num_classes, **model_options)
     policy = augment.parse_policy(
         config.augment, default=augment.AugmentPolicy(flip=spec.flip_by_default, crop_padding=spec.crop_padding)
     )

@@ -17,9 +17,13 @@ class TrainState(flax.struct.PyTreeNode):
 
 
 def create_train_state(model, tx: optax.GradientTransformation, seed: int, image_shape) -> TrainState:
-    """Initialise parameters from `seed` for inputs of shape [1, *image_shape]."""
+    """Initialise parameters from `seed` for inputs of shape [2, *image_shape].
+
+    Initialised in training mode so that train-only parameters (auxiliary heads) exist too.
+    """
     init_rng, train_rng = jax.random.split(jax.random.PRNGKey(seed))
-    variables = model.init({"params": init_rng, "dropout": init_rng}, jnp.zeros((1, *image_shape), jnp.float32), train=False)
+    dummy = jnp.zeros((2, *image_shape), jnp.float32)
+    variables = model.init({"params": init_rng, "dropout": init_rng}, dummy, train=True)
     params = variables["params"]
     return TrainState(
         step=jnp.zeros((), jnp.int32),
