@@ -79,6 +79,9 @@ def main(argv: list[str], *, dataset: str, datasets: list[str], model: str) -> N
     except TrainingInterrupted as err:
         print(f"interrupted: {err}", file=sys.stderr)
         sys.exit(130)
+    except KeyboardInterrupt:  # before training started (or a second Ctrl-C): checkpoints on disk are intact
+        print("interrupted: stopped before a new checkpoint could be saved; rerun to resume", file=sys.stderr)
+        sys.exit(130)
     except errors.UserError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
