@@ -191,6 +191,7 @@ def _run_epochs(config, state, train_step, eval_step, train_data, test_data, che
             "images_per_second": images_per_s,
         }
         writer.write(step, final)
+        writer.plot()
         checkpointer.save(state, force=True)
         checkpointer.save_best(state, test["accuracy"])
     return final

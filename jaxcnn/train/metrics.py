@@ -103,6 +103,13 @@ class MetricsWriter:
                     self._tf.summary.scalar(name, value, step=step)
         self._tb.flush()
 
+    def plot(self) -> None:
+        """Redraw workdir/curves.png from everything in metrics.jsonl (resumed runs included)."""
+        if self.enabled and self.path.exists():
+            from jaxcnn import viz
+
+            viz.plot_training_curves(viz.read_metrics(self.path), self.path.with_name("curves.png"))
+
     def close(self) -> None:
         if self._tb is not None:
             self._tb.close()
