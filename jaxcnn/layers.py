@@ -309,7 +309,8 @@ def pool2d(x, kind: str, window: IntPair, stride: IntPair | None = None, padding
             info = jnp.iinfo(x.dtype)
             init = info.min if kind == "max" else info.max
         op = lax.max if kind == "max" else lax.min
-        return lax.reduce_window(x, jnp.array(init, x.dtype), op, dims, steps, full_pads)
+        # a concrete (numpy) init lets JAX recognise the max/min monoid, which has a gradient rule
+        return lax.reduce_window(x, np.array(init, x.dtype), op, dims, steps, full_pads)
 
     xf = jnp.asarray(x, jnp.promote_types(x.dtype, jnp.float32))
     if kind == "avg":

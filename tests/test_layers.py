@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 
 from jaxcnn import errors, layers
-from tests import reference_ops as ref
+try:
+    from tests import reference_ops as ref
+except ImportError:  # tests/ on sys.path rather than the repository root
+    import reference_ops as ref
 
 PADDINGS = ("valid", "same", "int", "pair", "per_side")
 
@@ -296,3 +299,20 @@ def test_conv_matches_torch_when_available():
               "bias": conv.bias.detach().numpy()}
     out = layers.Conv2d(6, (3, 2), (2, 1), (1, 2), (2, 1), 3).apply({"params": params}, layers.nchw_to_nhwc(x))
     np.testing.assert_allclose(np.asarray(out), expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["max", "min", "avg", "lp"])
+def test_pooling_gradients_under_jit(kind):
+    rng = np.random.default_rng(11)
+    x = jnp.asarray(rng.normal(size=(2, 6, 6, 3)), jnp.float32)
+    grad = jax.jit(jax.grad(lambda v: layers.pool2d(v, kind, 2, padding="same").sum()))(x)
+    g = np.asarray(grad)
+    blocks = np.asarray(x).reshape(2, 3, 2, 3, 2, 3)
+    if kind in ("max", "min"):  # d(sum of window maxima)/dx is 1 at each window's extreme, 0 elsewhere
+        extreme = blocks.max(axis=(2, 4), keepdims=True) if kind == "max" else blocks.min(axis=(2, 4), keepdims=True)
+        np.testing.assert_array_equal(g.reshape(blocks.shape), (blocks == extreme).astype(np.float32))
+    elif kind == "avg":
+        np.testing.assert_allclose(g, 0.25)
+    else:  # d||w||_2 / dx = x / ||w||_2
+        norms = np.sqrt((blocks ** 2).sum(axis=(2, 4), keepdims=True))
+        np.testing.assert_allclose(g.reshape(blocks.shape), blocks / norms, rtol=1e-5, atol=1e-6)
