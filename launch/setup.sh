@@ -2,6 +2,7 @@
 # Creates (or refreshes) the project's virtual environment in .venv with the newest Python >= 3.11 found.
 #   bash launch/setup.sh            # venv + jaxcnn[test]
 #   bash launch/setup.sh --data     # ... and Debian's Fashion-MNIST files, for offline training
+#   JAXCNN_ACCELERATOR=cuda12 bash launch/setup.sh   # GPU wheels: jax[cuda12] (or cuda13, tpu)
 # Re-running is cheap: dependencies are reinstalled only when pyproject.toml changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,13 +33,23 @@ find_python() {
 
 if [ -n "${JAXCNN_PYTHON:-}" ]; then python_bin=$JAXCNN_PYTHON; else python_bin=$(find_python); fi
 stamp=.venv/.jaxcnn-installed
-want_stamp="$("$python_bin" -c 'import sys; print(sys.version.split()[0])') $(sha256sum pyproject.toml | cut -c1-16)"
-if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want_stamp" ]; then
-  echo "setup: creating .venv with $python_bin ($want_stamp)"
+accelerator=${JAXCNN_ACCELERATOR:-cpu}
+case "$accelerator" in
+  cpu|cuda12|cuda13|tpu) ;;
+  *) echo "setup.sh: JAXCNN_ACCELERATOR=$accelerator is not one of cpu, cuda12, cuda13, tpu" >&2; exit 2 ;;
+esac
+want_stamp="$("$python_bin" -c 'import sys; print(sys.version.split()[0])') $(sha256sum pyproject.toml | cut -c1-16) $accelerator"
+python_version=$("$python_bin" -c 'import sys; print(sys.version.split()[0])')
+if [ -x .venv/bin/python ] && [ "$(.venv/bin/python -c 'import sys; print(sys.version.split()[0])')" != "$python_version" ]; then
+  echo "setup: .venv uses another Python; recreating it with $python_bin ($python_version)"
   rm -rf .venv
-  "$python_bin" -m venv .venv
+fi
+if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want_stamp" ]; then
+  echo "setup: installing jaxcnn and its dependencies into .venv ($want_stamp)"
+  [ -x .venv/bin/python ] || "$python_bin" -m venv .venv
   .venv/bin/python -m pip install --quiet --upgrade pip
   .venv/bin/python -m pip install --quiet -e ".[test]"
+  if [ "$accelerator" != cpu ]; then .venv/bin/python -m pip install --quiet "jax[$accelerator]"; fi
   echo "$want_stamp" > "$stamp"
 else
   echo "setup: .venv is up to date ($want_stamp)"
