@@ -1,0 +1,90 @@
+"""Per-channel colour statistics of a training split: mean, std and the PCA of pixel colours.
+
+PCA colour augmentation (AlexNet lighting, `augment` op `pcaF`) moves each image's colour along the
+principal components of the training pixels' colour covariance; those components are computed here
+from the data, on the [0, 1] scale, and stored with the dataset statistics: a table of values computed
+once (and checked by `tests/data/test_stats.py` against the real data), else a JSON file that
+`colour_stats` writes next to the prepared TFDS data on first use.
+"""
+
+import dataclasses
+import json
+import pathlib
+
+import numpy as np
+
+from jaxcnn import errors
+
+_CHUNK = 4096  # images per accumulation step: bounds memory for large splits
+
+
+@dataclasses.dataclass(frozen=True)
+class ColourStats:
+    """Channel statistics on the [0, 1] scale; eigenvectors are columns, eigenvalues descending."""
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    eigenvalues: tuple[float, ...]
+    eigenvectors: tuple[tuple[float, ...], ...]  # [C, C], column i is component i
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> "ColourStats":
+        raw = json.loads(text)
+        return cls(tuple(raw["mean"]), tuple(raw["std"]), tuple(raw["eigenvalues"]), tuple(map(tuple, raw["eigenvectors"])))
+
+
+def compute_colour_stats(images: np.ndarray) -> ColourStats:
+    """Mean, std and colour-covariance eigenpairs of uint8 NHWC images, accumulated in float64 in chunks."""
+    images = np.asarray(images)
+    if images.ndim != 4 or images.dtype != np.uint8:
+        raise errors.ShapeError(f"colour statistics need uint8 NHWC images, got {images.dtype} {images.shape}")
+    channels = images.shape[-1]
+    total = np.zeros(channels)
+    outer = np.zeros((channels, channels))
+    count = 0
+    for start in range(0, len(images), _CHUNK):
+        pixels = images[start:start + _CHUNK].reshape(-1, channels).astype(np.float64) / 255.0
+        total += pixels.sum(0)
+        outer += pixels.T @ pixels
+        count += len(pixels)
+    mean = total / count
+    covariance = outer / count - np.outer(mean, mean)
+    eigenvalues, eigenvectors = np.linalg.eigh(covariance)
+    order = np.argsort(eigenvalues)[::-1]
+    eigenvalues, eigenvectors = np.maximum(eigenvalues[order], 0.0), eigenvectors[:, order]
+    eigenvectors = eigenvectors * np.where(eigenvectors.sum(0) < 0, -1.0, 1.0)  # a fixed sign: mostly positive
+    return ColourStats(
+        mean=_floats(mean, 6), std=_floats(np.sqrt(np.diag(covariance)), 6),
+        eigenvalues=_floats(eigenvalues, 8), eigenvectors=tuple(_floats(row, 6) for row in eigenvectors),
+    )
+
+
+def _floats(values, digits) -> tuple[float, ...]:
+    return tuple(round(float(v), digits) for v in values)
+
+
+# Computed by compute_colour_stats on the training split (tests/data/test_stats.py recomputes them).
+KNOWN = {
+    "fashion_mnist": ColourStats(mean=(0.286041,), std=(0.353024,), eigenvalues=(0.12462612,), eigenvectors=((1.0,),)),
+}
+
+
+def colour_stats(name: str, data_dir: str | None = None) -> ColourStats:
+    """The training split's colour statistics: from the table, else the cache file, else computed and cached."""
+    if name in KNOWN:
+        return KNOWN[name]
+    from jaxcnn.data.tfds_source import default_data_dir, load_split
+
+    cache = pathlib.Path(data_dir or default_data_dir()) / "jaxcnn_stats" / f"{name}.json"
+    if cache.is_file():
+        return ColourStats.from_json(cache.read_text())
+    stats = compute_colour_stats(load_split(name, "train", data_dir)[0])
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(stats.to_json())
+    except OSError:
+        pass  # a read-only data dir: recompute next time
+    return stats
