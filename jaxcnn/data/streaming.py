@@ -1,0 +1,160 @@
+"""Streaming input for datasets too large to keep on device: TFDS + tf.data, prefetched to the device.
+
+The host decodes, shuffles and batches uint8 images (tf.data, in parallel with the step); batches go
+to the device a few steps ahead, where the same jitted augmentation as the device-resident path runs
+inside the train step. Each process reads its own part of the split (`tfds.even_splits`, the cut that
+`tfds.split_for_jax_process` makes) and contributes its rows of the globally sharded batch.
+The epoch order is a pure function of (seed, epoch, process): file order and shuffle seed derive from
+them and tf.data runs deterministically, so a resumed run (`start_step`) sees the batches an
+uninterrupted run would have seen. Evaluation pads and masks so every example counts exactly once,
+and every process yields the same number of batches.
+"""
+
+import collections
+import dataclasses
+import math
+from collections.abc import Iterator
+
+import jax
+import numpy as np
+
+from jaxcnn import errors
+from jaxcnn.data.catalog import get_dataset_spec
+from jaxcnn.data.tfds_source import default_data_dir
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamSpec:
+    """Where to read: a TFDS dataset and split, and which part of it this process reads."""
+
+    name: str
+    split: str = "train"
+    data_dir: str | None = None
+    process_index: int | None = None  # None: jax.process_index()
+    process_count: int | None = None  # None: jax.process_count()
+
+    def processes(self) -> tuple[int, int]:
+        index = jax.process_index() if self.process_index is None else self.process_index
+        count = jax.process_count() if self.process_count is None else self.process_count
+        if not 0 <= index < count:
+            raise errors.ConfigError(f"process index {index} is not in [0, {count})")
+        return index, count
+
+
+def _builder(spec: StreamSpec):
+    import tensorflow_datasets as tfds
+
+    from jaxcnn.data.tfds_source import load_split
+
+    get_dataset_spec(spec.name)  # one-line error for unknown names
+    data_dir = spec.data_dir or default_data_dir()
+    builder = tfds.builder(spec.name, data_dir=data_dir)
+    if not builder.is_prepared():
+        load_split(spec.name, "test[:1]", data_dir)  # prepares it (offline Fashion-MNIST included)
+    return builder
+
+
+def _process_split(spec: StreamSpec) -> str:
+    import tensorflow_datasets as tfds
+
+    index, count = spec.processes()
+    return tfds.even_splits(spec.split, n=count, drop_remainder=False)[index]
+
+
+def _local_batch_size(batch_size: int, process_count: int) -> int:
+    if batch_size <= 0 or batch_size % process_count:
+        raise errors.ConfigError(f"batch size {batch_size} must be a positive multiple of the {process_count} processes")
+    return batch_size // process_count
+
+
+def epoch_seed(seed: int, epoch: int, process_index: int) -> int:
+    """The tf.data seed for one process's epoch: a hash of (seed, epoch, process), stable across runs."""
+    return int(np.random.SeedSequence([seed, epoch, process_index]).generate_state(1)[0] & 0x7FFFFFFF)
+
+
+def _as_numpy(dataset):
+    import tensorflow_datasets as tfds
+
+    return tfds.as_numpy(dataset)
+
+
+def _host_train_dataset(spec: StreamSpec, local_batch: int, seed: int, epoch: int, shuffle_buffer: int, start_step: int):
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    index, _ = spec.processes()
+    this_seed = epoch_seed(seed, epoch, index)
+    read_config = tfds.ReadConfig(shuffle_seed=this_seed, try_autocache=False)
+    dataset = _builder(spec).as_dataset(split=_process_split(spec), shuffle_files=True, as_supervised=True, read_config=read_config)
+    dataset = dataset.shuffle(shuffle_buffer, seed=this_seed, reshuffle_each_iteration=False)
+    dataset = dataset.batch(local_batch, drop_remainder=True, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    dataset = dataset.skip(start_step)
+    options = tf.data.Options()
+    options.deterministic = True
+    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def host_train_batches(spec: StreamSpec, *, batch_size: int, seed: int, epoch: int, shuffle_buffer: int = 10_000,
+                       start_step: int = 0) -> Iterator[dict[str, np.ndarray]]:
+    """This process's {'image': uint8 [b,H,W,C], 'label': int32 [b], 'mask': bool [b]} numpy batches for one
+    epoch (b = batch_size / processes, remainder dropped), from step `start_step` on."""
+    _, count = spec.processes()
+    local = _local_batch_size(batch_size, count)
+    for images, labels in _as_numpy(_host_train_dataset(spec, local, seed, epoch, shuffle_buffer, start_step)):
+        yield {"image": images, "label": labels.astype(np.int32), "mask": np.ones(len(labels), bool)}
+
+
+def num_examples(spec: StreamSpec) -> int:
+    """Examples in the whole split (all processes together)."""
+    return _builder(spec).info.splits[spec.split].num_examples
+
+
+def host_eval_batches(spec: StreamSpec, *, batch_size: int) -> Iterator[dict[str, np.ndarray]]:
+    """This process's part of the split in order, batches padded (zeros, mask False) to batch_size / processes;
+    every process yields ceil(ceil(N / processes) / local batch) batches, so all stay in step."""
+    _, count = spec.processes()
+    local = _local_batch_size(batch_size, count)
+    shape = get_dataset_spec(spec.name).image_shape
+    steps = math.ceil(math.ceil(num_examples(spec) / count) / local)
+    dataset = _builder(spec).as_dataset(split=_process_split(spec), shuffle_files=False, as_supervised=True).batch(local)
+    batches = iter(_as_numpy(dataset))
+    for _ in range(steps):
+        images, labels = next(batches, (np.zeros((0, *shape), np.uint8), np.zeros((0,), np.int64)))
+        real = len(labels)
+        pad = local - real
+        yield {
+            "image": np.concatenate([images, np.zeros((pad, *shape), np.uint8)]),
+            "label": np.concatenate([labels.astype(np.int32), np.zeros(pad, np.int32)]),
+            "mask": np.arange(local) < real,
+        }
+
+
+def to_device(batches: Iterator[dict], sharding=None, prefetch: int = 2) -> Iterator[dict]:
+    """Put host batches on the device(s) `prefetch` steps ahead of use. With a sharding, each process's
+    batch becomes its rows of one global array (`jax.make_array_from_process_local_data`)."""
+
+    def put(batch):
+        if sharding is None:
+            return jax.device_put(batch)
+        return {k: jax.make_array_from_process_local_data(sharding, v) for k, v in batch.items()}
+
+    queue = collections.deque()
+    for batch in batches:
+        queue.append(put(batch))
+        if len(queue) > prefetch:
+            yield queue.popleft()
+    while queue:
+        yield queue.popleft()
+
+
+def train_batches(spec: StreamSpec, *, batch_size: int, seed: int, epoch: int, sharding=None, prefetch: int = 2,
+                  shuffle_buffer: int = 10_000, start_step: int = 0) -> Iterator[dict]:
+    """Device batches for one training epoch: `host_train_batches` prefetched to the device."""
+    host = host_train_batches(spec, batch_size=batch_size, seed=seed, epoch=epoch, shuffle_buffer=shuffle_buffer,
+                              start_step=start_step)
+    return to_device(host, sharding, prefetch)
+
+
+def eval_batches(spec: StreamSpec, *, batch_size: int, sharding=None, prefetch: int = 2) -> Iterator[dict]:
+    """Device batches for evaluation: `host_eval_batches` prefetched to the device."""
+    return to_device(host_eval_batches(spec, batch_size=batch_size), sharding, prefetch)
