@@ -30,3 +30,37 @@ def plot_training_curves(rows: list[dict], out_path: pathlib.Path) -> pathlib.Pa
     fig.savefig(out_path, dpi=100)
     plt.close(fig)
     return out_path
+
+
+def plot_augmentation_grid(columns: dict[str, "np.ndarray"], out_path: pathlib.Path, title: str = "") -> pathlib.Path:
+    """A grid of example images: one column per name in `columns` (e.g. "original", "rotate15", ...), each an
+    NHWC batch (uint8, or float on [0, 1]) with the same examples in the same rows; returns the PNG path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    names = list(columns)
+    rows = len(next(iter(columns.values())))
+    fig, axes = plt.subplots(rows, len(names), figsize=(1.15 * len(names), 1.15 * rows + 0.5), squeeze=False,
+                             constrained_layout=True)
+    for col, name in enumerate(names):
+        batch = np.asarray(columns[name], np.float32)
+        batch = batch / 255.0 if np.asarray(columns[name]).dtype == np.uint8 or batch.max() > 1.5 else batch
+        for row in range(rows):
+            ax = axes[row, col]
+            image = np.clip(batch[row], 0.0, 1.0)
+            ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray", vmin=0.0, vmax=1.0,
+                      interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(name, fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    out_path = pathlib.Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_path, dpi=110)
+    plt.close(fig)
+    return out_path
