@@ -28,8 +28,9 @@ def normalize(images: jax.Array, mean, std) -> jax.Array:
 
 
 def cross_entropy(logits: jax.Array, labels: jax.Array, num_classes: int, label_smoothing: float) -> jax.Array:
-    """Per-example cross-entropy against (optionally smoothed) one-hot labels."""
-    targets = jax.nn.one_hot(labels, num_classes)
+    """Per-example cross-entropy against (optionally smoothed) one-hot labels, or against soft targets
+    [N, num_classes] when labels have the logits' shape (mixup / cutmix: `augment.make_batch_mixer`)."""
+    targets = labels.astype(jnp.float32) if labels.ndim == logits.ndim else jax.nn.one_hot(labels, num_classes)
     if label_smoothing:
         targets = optax.smooth_labels(targets, label_smoothing)
     return optax.softmax_cross_entropy(logits.astype(jnp.float32), targets)
@@ -37,6 +38,8 @@ def cross_entropy(logits: jax.Array, labels: jax.Array, num_classes: int, label_
 
 def _masked_sums(logits, labels, per_example_loss, mask):
     mask = mask.astype(jnp.float32)
+    if labels.ndim == logits.ndim:  # soft targets: the class with the largest weight counts as the label
+        labels = jnp.argmax(labels, axis=-1)
     correct = (jnp.argmax(logits, axis=-1) == labels).astype(jnp.float32)
     return {"loss_sum": jnp.sum(per_example_loss * mask), "correct": jnp.sum(correct * mask), "count": jnp.sum(mask)}
 
