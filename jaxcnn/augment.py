@@ -72,6 +72,10 @@ class AugmentPolicy:
         """True when the policy mixes examples, so labels become soft (`make_batch_mixer`)."""
         return bool(self.mixup or self.cutmix)
 
+    def per_example(self) -> "AugmentPolicy":
+        """This policy without the batch-level ops (mixup, cutmix)."""
+        return dataclasses.replace(self, mixup=0.0, cutmix=0.0)
+
     @property
     def needs_colour_stats(self) -> bool:
         return self.pca > 0
@@ -248,10 +252,12 @@ def make_batch_augmenter(policy: AugmentPolicy, colour_stats=None) -> Callable[[
     """A jittable fn(key, images[N,H,W,C]) -> images of the same shape and dtype applying `policy` per example.
 
     `colour_stats` (a `jaxcnn.data.stats.ColourStats`) is required when the policy uses `pca`. Mixup and
-    cutmix are not applied here: they change labels (`make_batch_mixer`)."""
-    if policy.needs_colour_stats and colour_stats is None:
-        raise errors.ConfigError("augmentation pca needs the dataset's colour statistics: "
-                                 "make_batch_augmenter(policy, colour_stats=jaxcnn.data.stats.colour_stats(dataset))")
+    cutmix change labels, so they are refused here: apply `policy.per_example()` with this function,
+    then `make_batch_mixer(policy, num_classes)`, whose soft labels `train.steps.cross_entropy` accepts."""
+    if policy.mixes:
+        raise errors.ConfigError(f"augmentation {policy}: mixup/cutmix change labels, which a per-example augmenter "
+                                 "cannot do; the experiment scripts do not apply them yet (in code: "
+                                 "make_batch_augmenter(policy.per_example()) then make_batch_mixer)")
     needs_float = policy.warps or policy.brightness or policy.contrast or policy.saturation or policy.hue or policy.pca or policy.erase
     fill_mode = "reflect" if policy.crop_reflect else "constant"
 

@@ -40,7 +40,7 @@ def _apply(policy, key, images, labels, num_classes, colour_stats):
 
     from jaxcnn import augment
 
-    out = augment.make_batch_augmenter(policy, colour_stats if policy.needs_colour_stats else None)(key, images)
+    out = augment.make_batch_augmenter(policy.per_example(), colour_stats if policy.needs_colour_stats else None)(key, images)
     if policy.mixes:
         out, _ = augment.make_batch_mixer(policy, num_classes)(jax.random.fold_in(key, 1), out, labels)
     return out
