@@ -14,7 +14,7 @@ def _x(shape, seed=0):
 
 def _init(module, x):
     with jax.threefry_partitionable(False):  # see tests/test_models.py: faster XLA:CPU compile
-        return module.init(jax.random.key(0), x)
+        return jax.jit(module.init)(jax.random.key(0), x)
 
 
 def test_basic_block_identity_shortcut_is_exact_with_zero_init_residual():
@@ -127,28 +127,45 @@ def test_aux_head_sows_logits_only_in_training():
                                rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("name,heads", [("simple_cnn", 1), ("resnet20", 2), ("resnet18_cifar", 3)])
-def test_models_with_aux_heads(name, heads):
+# Small members of each family with aux heads (the registry's full-size ones compile too slowly for CI).
+AUX_MODELS = {
+    "simple_cnn": (lambda aux: models.get_model("simple_cnn", num_classes=5, aux_heads=aux), 1),
+    "cifar_resnet8": (lambda aux: models.CifarResNet(num_classes=5, depth=8, aux_heads=aux), 2),
+    "resnet_tiny": (lambda aux: models.ResNet(num_classes=5, stage_sizes=(1, 1, 1, 1), widths=(8, 8, 16, 16),
+                                              stem="cifar", aux_heads=aux), 3),
+}
+
+
+@pytest.mark.parametrize("name", sorted(AUX_MODELS))
+def test_models_with_aux_heads(name):
+    build, heads = AUX_MODELS[name]
     x = _x((2, 32, 32, 3))
-    model = models.get_model(name, num_classes=5, aux_heads=True)
-    plain = models.get_model(name, num_classes=5)
+    model, plain = build(True), build(False)
     variables = _init(model, x)  # init with train=False still creates the heads' parameters
     head_names = sorted(k for k in variables["params"] if k.startswith("aux_head"))
     assert len(head_names) == heads
     mutable = ["batch_stats", "aux"] if "batch_stats" in variables else ["aux"]
-    logits, state = model.apply(variables, x, train=True, mutable=mutable)
-    aux = jax.tree_util.tree_leaves(state["aux"])
-    assert len(aux) == heads and all(a.shape == (2, 5) and a.dtype == jnp.float32 for a in aux)
-    # at eval the heads are not run and do not change the main logits
-    eval_logits, eval_state = model.apply(variables, x, mutable=["aux"])
-    assert not eval_state.get("aux")
-    main = {k: v for k, v in variables["params"].items() if not k.startswith("aux_head")}
-    np.testing.assert_allclose(np.asarray(eval_logits),
-                               np.asarray(plain.apply({**variables, "params": main}, x)), rtol=1e-6, atol=1e-6)
-    # the aux losses give the early layers a gradient of their own
+
     def aux_loss(params):
-        _, st = model.apply({**variables, "params": params}, x, train=True, mutable=mutable)
-        return sum(jnp.sum(a ** 2) for a in jax.tree_util.tree_leaves(st["aux"]))
-    grads = jax.grad(aux_loss)(variables["params"])
+        _, state = model.apply({**variables, "params": params}, x, train=True, mutable=mutable)
+        aux = jax.tree_util.tree_leaves(state["aux"])
+        return sum(jnp.sum(a ** 2) for a in aux), aux
+
+    (_, aux), grads = jax.jit(jax.value_and_grad(aux_loss, has_aux=True))(variables["params"])
+    assert len(aux) == heads and all(a.shape == (2, 5) and a.dtype == jnp.float32 for a in aux)
+    # the aux losses give the early layers a gradient of their own
     assert float(jnp.abs(grads["conv1"]["kernel"]).sum()) > 0
     assert float(jnp.abs(grads[head_names[0]]["classifier"]["kernel"]).sum()) > 0
+    # at eval the heads are not run and do not change the main logits
+    main = {k: v for k, v in variables["params"].items() if not k.startswith("aux_head")}
+    evaluate = jax.jit(lambda v: (model.apply(v, x, mutable=["aux"]), plain.apply({**v, "params": main}, x)))
+    (eval_logits, eval_state), plain_logits = evaluate(variables)
+    assert not eval_state.get("aux")
+    np.testing.assert_allclose(np.asarray(eval_logits), np.asarray(plain_logits), rtol=1e-5, atol=1e-5)
+
+
+def test_wide_resnet_aux_heads_exist():
+    model = models.WideResNet(num_classes=5, depth=10, widen_factor=1, aux_heads=True)
+    variables = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, 32, 32, 3)))
+    assert sorted(k for k in variables["params"] if k.startswith("aux_head")) == ["aux_head1", "aux_head2"]
+    assert variables["params"]["aux_head2"]["classifier"]["kernel"].shape == (32, 5)
