@@ -54,10 +54,12 @@ class _ResidualBase(nn.Module):
     kernel_init: Callable = he_normal
 
     def conv(self, features, kernel, stride=1, name=None):
+        """A bias-free k x k convolution with PyTorch-style padding k // 2."""
         return Conv2d(features, kernel, stride, padding=kernel // 2, use_bias=False, dtype=self.dtype,
                       kernel_init=self.kernel_init, name=name)
 
     def bn(self, train, name=None, zero_init=False):
+        """BatchNorm with the block's momentum / axis name; `zero_init` starts its scale at 0."""
         return BatchNorm(use_running_average=not train, momentum=self.bn_momentum, axis_name=self.bn_axis_name,
                          scale_init=nn.initializers.zeros_init() if zero_init else nn.initializers.ones_init(),
                          name=name)

@@ -489,6 +489,39 @@ class ConvBNAct(nn.Module):
         return get_activation(self.activation)(x).astype(self.dtype)
 
 
+# ----------------------------------------------------------------------------------------------
+# Hand-made filters (notes 001 and 002): fixed kernels applied channel by channel
+# ----------------------------------------------------------------------------------------------
+
+FILTERS = {
+    "box_blur": np.full((3, 3), 1 / 9),                                   # note 001's averaging/blurring filter
+    "gaussian_blur": np.outer([1, 2, 1], [1, 2, 1]) / 16,
+    "horizontal_lines": np.array([[-1, -1, -1], [2, 2, 2], [-1, -1, -1]]),  # note 002's hlinekernel
+    "vertical_lines": np.array([[-1, 2, -1], [-1, 2, -1], [-1, 2, -1]]),    # note 002's vlinekernel
+    "sobel_x": np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]),
+    "sobel_y": np.array([[-1, -2, -1], [0, 0, 0], [1, 2, 1]]),
+    "laplacian": np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]]),
+}
+
+
+def filter_kernel(name: str, channels: int) -> np.ndarray:
+    """A named hand-made 3x3 filter as a depthwise `Conv2d` kernel (3, 3, 1, channels), float32."""
+    try:
+        k = np.asarray(FILTERS[name], np.float32)
+    except KeyError:
+        raise errors.unknown_name_error("filter", name, FILTERS) from None
+    return np.repeat(k[:, :, None, None], channels, axis=3)
+
+
+def apply_filter(images, name: str, padding: Padding = "same"):
+    """Convolve every channel of an NHWC batch with a named hand-made filter (cross-correlation, as in CNNs)."""
+    check_nhwc(images, "apply_filter")
+    channels = images.shape[-1]
+    conv = Conv2d(channels, 3, padding=padding, groups=channels, use_bias=False)
+    x = jnp.asarray(images, jnp.promote_types(jnp.asarray(images).dtype, jnp.float32))
+    return conv.apply({"params": {"kernel": filter_kernel(name, channels)}}, x)
+
+
 def flatten(x):
     """(N, ...) -> (N, features): the "unroll into a vector" step before the dense layers (note 000)."""
     return x.reshape(x.shape[0], -1)

@@ -316,3 +316,25 @@ def test_pooling_gradients_under_jit(kind):
     else:  # d||w||_2 / dx = x / ||w||_2
         norms = np.sqrt((blocks ** 2).sum(axis=(2, 4), keepdims=True))
         np.testing.assert_allclose(g.reshape(blocks.shape), blocks / norms, rtol=1e-5, atol=1e-6)
+
+
+def test_hand_made_filters():
+    rng = np.random.default_rng(9)
+    flat = np.full((1, 6, 6, 2), 3.0, np.float32)
+    # blurring a constant image changes nothing away from the zero-padded border; edge filters give 0
+    np.testing.assert_allclose(np.asarray(layers.apply_filter(flat, "box_blur", "valid")), 3.0, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(layers.apply_filter(flat, "sobel_x", "valid")), 0.0, atol=1e-6)
+    # note 002's vertical-line kernel responds to a vertical line and not to a horizontal one
+    vertical = np.zeros((1, 7, 7, 1), np.float32)
+    vertical[0, :, 3, 0] = 1.0
+    horizontal = vertical.transpose(0, 2, 1, 3)
+    v = np.asarray(layers.apply_filter(vertical, "vertical_lines", "valid"))
+    assert v[0, :, 2, 0].tolist() == [6.0] * 5 and v[0, :, 1, 0].tolist() == [-3.0] * 5
+    np.testing.assert_allclose(np.asarray(layers.apply_filter(horizontal, "vertical_lines", "valid"))[0, :, 2:3],
+                               0.0, atol=1e-6)
+    # the filters are cross-correlations, as the reference defines convolution
+    x = rng.normal(size=(1, 5, 5, 3)).astype(np.float32)
+    expected = ref.conv2d(x, layers.filter_kernel("sobel_y", 3), None, (1, 1), ((1, 1), (1, 1)), (1, 1), 3)
+    np.testing.assert_allclose(np.asarray(layers.apply_filter(x, "sobel_y")), expected, rtol=1e-5, atol=1e-5)
+    with pytest.raises(errors.ConfigError, match="unknown filter 'emboss'"):
+        layers.filter_kernel("emboss", 3)

@@ -23,6 +23,7 @@ def parse_input_shape(text: str) -> tuple[int, int, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Print a model's per-layer table (or the model list); returns the exit status."""
     parser = argparse.ArgumentParser(prog="python -m jaxcnn.models", description=__doc__.splitlines()[0])
     parser.add_argument("name", nargs="?", help="registered model name (see --list)")
     parser.add_argument("--input", help="input size HxWxC (default: the model's natural size)")
