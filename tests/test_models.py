@@ -225,6 +225,7 @@ def test_unknown_model_and_bad_options_are_one_line_config_errors():
     assert "resnet18_cifar" in message
     with pytest.raises(errors.ConfigError, match="has no option aux_heads"):
         models.get_model("tiny_vgg", num_classes=10, aux_heads=True)
+    assert isinstance(models.get_model("tiny_vgg", num_classes=10, aux_heads=False), models.TinyVGG)
     with pytest.raises(errors.ConfigError, match="num_classes"):
         models.get_model("resnet20", num_classes=0)
     with pytest.raises(errors.ConfigError, match="6n\\+2"):

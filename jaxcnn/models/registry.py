@@ -56,6 +56,8 @@ def get_model(name: str, *, num_classes: int, dtype=jnp.float32, **kwargs) -> nn
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
         raise errors.ConfigError(f"num_classes must be a positive int, got {num_classes!r}")
     fields = {f.name for f in dataclasses.fields(spec.build) if f.init} - {"parent", "name"}
+    if "aux_heads" not in fields and not kwargs.get("aux_heads", True):
+        kwargs.pop("aux_heads")  # asking for no aux heads is fine for a model that has none
     unknown = sorted(set(kwargs) - fields)
     if unknown:
         options = ", ".join(sorted(fields - {"num_classes", "dtype"}))
