@@ -258,6 +258,9 @@ def make_batch_augmenter(policy: AugmentPolicy, colour_stats=None) -> Callable[[
         raise errors.ConfigError(f"augmentation {policy}: mixup/cutmix change labels, which a per-example augmenter "
                                  "cannot do; the experiment scripts do not apply them yet (in code: "
                                  "make_batch_augmenter(policy.per_example()) then make_batch_mixer)")
+    if policy.needs_colour_stats and colour_stats is None:
+        raise errors.ConfigError("augmentation pca needs the dataset's colour statistics: "
+                                 "make_batch_augmenter(policy, colour_stats=jaxcnn.data.stats.colour_stats(dataset))")
     needs_float = policy.warps or policy.brightness or policy.contrast or policy.saturation or policy.hue or policy.pca or policy.erase
     fill_mode = "reflect" if policy.crop_reflect else "constant"
 

@@ -1,7 +1,7 @@
 """`python -m jaxcnn.augment_grid --dataset=fashion_mnist --augment=POLICY --out=grid.png`: see what a policy does.
 
 Writes a PNG grid of real training images: the originals, then one column per op of the policy applied
-alone, then the whole policy (mixup / cutmix last, as in training). Every column uses the same key,
+alone, then the whole policy without and with mixup / cutmix (applied last). Every column uses the same key,
 so rows line up. Mistakes (an unknown op or dataset) print one line and exit with status 2.
 
     python -m jaxcnn.augment_grid --dataset=fashion_mnist \
@@ -30,6 +30,8 @@ def augmentation_columns(images, labels, policy_text: str, *, default, num_class
     for token in [t for t in str(policy).split(",") if t != "none"]:
         alone = augment.parse_policy(token, default=default)
         columns[token] = _apply(alone, key, images, labels, num_classes, colour_stats)
+    if len(columns) > 2 and policy.mixes:
+        columns["all but mixing"] = _apply(policy.per_example(), key, images, labels, num_classes, colour_stats)
     if len(columns) > 2:
         columns["all"] = _apply(policy, key, images, labels, num_classes, colour_stats)
     return columns

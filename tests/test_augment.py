@@ -15,6 +15,10 @@ def _images(n=16, h=8, w=8, c=3):
     return jnp.asarray(np.random.default_rng(0).integers(1, 255, (n, h, w, c), dtype=np.uint8))
 
 
+def _augmenter(policy, **kwargs):
+    return jax.jit(augment.make_batch_augmenter(policy, **kwargs))
+
+
 def _policy(text):
     return augment.parse_policy(text, default=augment.AugmentPolicy(flip=True, crop_padding=2))
 
@@ -39,7 +43,7 @@ def rgb_fashion(fashion):
 
 def test_flip_is_either_identity_or_mirror_and_both_happen():
     images = _images(64)
-    out = augment.make_batch_augmenter(augment.AugmentPolicy(flip=True))(jax.random.PRNGKey(0), images)
+    out = _augmenter(augment.AugmentPolicy(flip=True))(jax.random.PRNGKey(0), images)
     same = jnp.all(out == images, axis=(1, 2, 3))
     mirrored = jnp.all(out == images[:, :, ::-1], axis=(1, 2, 3))
     assert bool(jnp.all(same | mirrored))
@@ -51,7 +55,7 @@ def test_vflip_mirrors_rows_and_mirroring_twice_is_identity(fashion):
     np.testing.assert_array_equal(augment_ops.mirror_up_down(image), np.asarray(image)[::-1])
     np.testing.assert_array_equal(augment_ops.mirror_left_right(augment_ops.mirror_left_right(image)), image)
     np.testing.assert_array_equal(augment_ops.mirror_up_down(augment_ops.mirror_up_down(image)), image)
-    out = augment.make_batch_augmenter(_policy("vflip"))(jax.random.PRNGKey(3), fashion)
+    out = _augmenter(_policy("vflip"))(jax.random.PRNGKey(3), fashion)
     upside_down = jnp.all(out == fashion[:, ::-1], axis=(1, 2, 3))
     assert bool(jnp.all(upside_down | jnp.all(out == fashion, axis=(1, 2, 3))))
     assert 16 < int(upside_down.sum()) < 48
@@ -59,7 +63,7 @@ def test_vflip_mirrors_rows_and_mirroring_twice_is_identity(fashion):
 
 def test_crop_is_a_shifted_window_of_the_zero_padded_image():
     images = _images(32, c=1)
-    out = augment.make_batch_augmenter(augment.AugmentPolicy(crop_padding=2))(jax.random.PRNGKey(1), images)
+    out = _augmenter(augment.AugmentPolicy(crop_padding=2))(jax.random.PRNGKey(1), images)
     assert out.shape == images.shape and out.dtype == images.dtype
     padded = np.pad(np.asarray(images), ((0, 0), (2, 2), (2, 2), (0, 0)))
     offsets = set()
@@ -78,7 +82,7 @@ def test_reflect_crop_stays_in_bounds_and_centre_offset_keeps_the_image(fashion)
     corner = augment_ops.pad_and_crop(image, 4, jnp.array([0, 0]), "reflect")
     reference = np.pad(np.asarray(image), ((4, 4), (4, 4), (0, 0)), mode="reflect")[:28, :28]
     np.testing.assert_array_equal(corner, reference)
-    out = augment.make_batch_augmenter(_policy("crop4reflect"))(jax.random.PRNGKey(0), fashion)
+    out = _augmenter(_policy("crop4reflect"))(jax.random.PRNGKey(0), fashion)
     assert out.shape == fashion.shape
     # reflection never invents black borders: a crop's pixels all come from its own picture's values
     for i in range(8):
@@ -87,7 +91,7 @@ def test_reflect_crop_stays_in_bounds_and_centre_offset_keeps_the_image(fashion)
 
 def test_zero_padding_crop_keeps_the_image():
     images = _images()
-    out = augment.make_batch_augmenter(augment.AugmentPolicy(crop_padding=0))(jax.random.PRNGKey(2), images)
+    out = _augmenter(augment.AugmentPolicy(crop_padding=0))(jax.random.PRNGKey(2), images)
     np.testing.assert_array_equal(out, images)
 
 
@@ -135,7 +139,7 @@ def test_scale_and_resized_crop_geometry(fashion):
 
 
 def test_random_geometry_stays_in_range_and_varies(fashion):
-    fn = jax.jit(augment.make_batch_augmenter(_policy("rrcrop0.35,translate2,rotate15,shear10,scale0.1,elastic2")))
+    fn = _augmenter(_policy("rrcrop0.35,translate2,rotate15,shear10,scale0.1,elastic2"))
     out = fn(jax.random.PRNGKey(0), fashion)
     assert out.shape == fashion.shape and out.dtype == jnp.uint8
     change = jnp.mean(jnp.abs(out.astype(jnp.float32) - fashion), axis=(1, 2, 3))
@@ -178,7 +182,7 @@ def test_brightness_contrast_saturation_hue_arithmetic(rgb_fashion):
 
 def test_brightness_shifts_are_uniform_within_bounds(fashion):
     images = jnp.full((256, 4, 4, 1), 0.5, jnp.float32)
-    out = augment.make_batch_augmenter(_policy("brightness0.2"))(jax.random.PRNGKey(0), images)
+    out = _augmenter(_policy("brightness0.2"))(jax.random.PRNGKey(0), images)
     deltas = np.asarray(out[:, 0, 0, 0] - 0.5)
     np.testing.assert_allclose(np.asarray(out - out[:, :1, :1]), 0, atol=1e-6)  # one shift per image
     assert deltas.min() >= -0.2 and deltas.max() <= 0.2
@@ -191,7 +195,7 @@ def test_pca_lighting_moves_colour_along_the_data_principal_components_only(rgb_
     vectors = np.array(colour.eigenvectors)
     assert eigenvalues[0] > eigenvalues[1] > 100 * eigenvalues[2]  # the data spans a plane of RGB
     images = jnp.asarray(rgb_fashion, jnp.float32) / 255  # float input: no clipping, exact shifts
-    out = augment.make_batch_augmenter(_policy("pca0.1"), colour_stats=colour)(jax.random.PRNGKey(0), images)
+    out = _augmenter(_policy("pca0.1"), colour_stats=colour)(jax.random.PRNGKey(0), images)
     shift = np.asarray(out - images)
     np.testing.assert_allclose(shift, shift[:, :1, :1, :] * np.ones_like(shift), atol=1e-6)  # one colour per image
     coefficients = shift[:, 0, 0, :] @ vectors / np.sqrt(np.maximum(eigenvalues, 1e-12))  # alphas per component
@@ -204,7 +208,7 @@ def test_pca_lighting_moves_colour_along_the_data_principal_components_only(rgb_
 
 
 def test_colour_ops_on_uint8_round_and_clip(fashion):
-    out = augment.make_batch_augmenter(_policy("brightness0.5,contrast0.5"))(jax.random.PRNGKey(1), fashion)
+    out = _augmenter(_policy("brightness0.5,contrast0.5"))(jax.random.PRNGKey(1), fashion)
     assert out.dtype == jnp.uint8
     assert int(out.max()) == 255  # brightened whites saturate instead of wrapping around
     assert bool(jnp.any(out != fashion))
@@ -214,7 +218,7 @@ def test_colour_ops_on_uint8_round_and_clip(fashion):
 
 def test_cutout_zeroes_one_square_per_image(fashion):
     bright = jnp.full((32, 16, 16, 1), 200, jnp.uint8)
-    out = augment.make_batch_augmenter(_policy("cutout8"))(jax.random.PRNGKey(0), bright)
+    out = _augmenter(_policy("cutout8"))(jax.random.PRNGKey(0), bright)
     assert out.dtype == jnp.uint8
     zeros = np.asarray(out[..., 0] == 0)
     np.testing.assert_array_equal(np.asarray(out)[~zeros[..., None].repeat(1, -1)], 200)
@@ -227,7 +231,7 @@ def test_cutout_zeroes_one_square_per_image(fashion):
 
 def test_random_erasing_probability_and_area(fashion):
     flat = jnp.full((400, 16, 16, 1), 0.5, jnp.float32)
-    out = augment.make_batch_augmenter(_policy("erase0.5"))(jax.random.PRNGKey(0), flat)
+    out = _augmenter(_policy("erase0.5"))(jax.random.PRNGKey(0), flat)
     erased_fraction = np.asarray(jnp.mean(out != 0.5, axis=(1, 2, 3)))
     touched = erased_fraction > 0
     assert 0.4 < touched.mean() < 0.6
@@ -239,6 +243,7 @@ def test_random_erasing_probability_and_area(fashion):
 def test_mixup_labels_sum_to_one_and_match_pixel_weights(fashion, fashion_mnist):
     labels = jnp.asarray(fashion_mnist[1][:64])
     images, soft = jax.jit(augment.make_batch_mixer(_policy("mixup0.4"), 10))(jax.random.PRNGKey(0), fashion, labels)
+    images, soft, labels = np.asarray(images), np.asarray(soft), np.asarray(labels)
     np.testing.assert_allclose(soft.sum(1), 1.0, atol=1e-6)
     x, partner = np.asarray(fashion, np.float32), np.asarray(fashion, np.float32)[::-1]
     for i in range(8):
@@ -252,7 +257,8 @@ def test_mixup_labels_sum_to_one_and_match_pixel_weights(fashion, fashion_mnist)
 def test_cutmix_labels_equal_the_pasted_area():
     images = _images(64, 16, 16, 3)  # noise: every pixel differs from its partner's, so the box is visible
     labels = jnp.arange(64) % 10  # example i and its partner 63 - i never share a label
-    mixed, soft = augment.make_batch_mixer(_policy("cutmix1"), 10)(jax.random.PRNGKey(1), images, labels)
+    mixed, soft = jax.jit(augment.make_batch_mixer(_policy("cutmix1"), 10))(jax.random.PRNGKey(1), images, labels)
+    mixed, soft, labels = np.asarray(mixed), np.asarray(soft), np.asarray(labels)
     np.testing.assert_allclose(soft.sum(1), 1.0, atol=1e-6)
     x = np.asarray(images, np.float32)
     shares = []
@@ -280,7 +286,7 @@ _EVERYTHING = "flip,vflip,crop2,rrcrop0.5,translate2,rotate15,shear10,scale0.1,e
 
 
 def test_same_key_same_batch_different_key_different_batch():
-    fn = jax.jit(augment.make_batch_augmenter(augment.AugmentPolicy(flip=True, crop_padding=4)))
+    fn = _augmenter(augment.AugmentPolicy(flip=True, crop_padding=4))
     images = _images(32)
     a, b, c = fn(jax.random.PRNGKey(7), images), fn(jax.random.PRNGKey(7), images), fn(jax.random.PRNGKey(8), images)
     np.testing.assert_array_equal(a, b)
@@ -288,7 +294,7 @@ def test_same_key_same_batch_different_key_different_batch():
 
 
 def test_every_op_is_deterministic_per_key_and_independent_of_the_batch(fashion):
-    fn = jax.jit(augment.make_batch_augmenter(_policy(_EVERYTHING)))
+    fn = _augmenter(_policy(_EVERYTHING))
     a, b, c = fn(jax.random.PRNGKey(3), fashion), fn(jax.random.PRNGKey(3), fashion), fn(jax.random.PRNGKey(4), fashion)
     np.testing.assert_array_equal(a, b)
     assert float(jnp.mean((a != c).astype(jnp.float32))) > 0.2
@@ -298,7 +304,7 @@ def test_every_op_is_deterministic_per_key_and_independent_of_the_batch(fashion)
 
 def test_float_rgb_batches_keep_dtype_and_shape(rgb_fashion):
     images = jnp.asarray(rgb_fashion[:16], jnp.float32) / 255
-    out = augment.make_batch_augmenter(_policy(_EVERYTHING + ",saturation0.3,hue20"))(jax.random.PRNGKey(0), images)
+    out = _augmenter(_policy(_EVERYTHING + ",saturation0.3,hue20"))(jax.random.PRNGKey(0), images)
     assert out.shape == images.shape and out.dtype == jnp.float32
     assert float(jnp.abs(out - images).mean()) > 0.02
 
@@ -322,7 +328,7 @@ def test_policy_parsing():
 
 
 def test_bad_input_gets_one_line_errors():
-    fn = augment.make_batch_augmenter(_policy("flip"))
+    fn = _augmenter(_policy("flip"))
     with pytest.raises(errors.ChannelOrderError, match="look NCHW"):
         fn(jax.random.PRNGKey(0), jnp.zeros((4, 3, 32, 32), jnp.uint8))
     with pytest.raises(errors.ShapeError, match="NHWC batch"):
