@@ -97,9 +97,10 @@ def resized_crop_transform(image_shape, top, left, crop_height, crop_width):
 
 def smooth_displacement(key: jax.Array, shape: tuple[int, int], magnitude, grid: int = 4) -> jax.Array:
     """A smooth random displacement field [2, H, W] (local / elastic warping): independent uniform
-    offsets in [-magnitude, magnitude] pixels on a grid x grid lattice, bicubically interpolated."""
+    offsets in [-magnitude, magnitude] pixels on a grid x grid lattice, bicubically interpolated (and
+    clipped, since cubic interpolation can overshoot the lattice values slightly)."""
     coarse = jax.random.uniform(key, (2, grid, grid), minval=-1.0, maxval=1.0) * magnitude
-    return jax.image.resize(coarse, (2, *shape), method="cubic")
+    return jnp.clip(jax.image.resize(coarse, (2, *shape), method="cubic"), -magnitude, magnitude)
 
 
 # ----- colour: float in, float out, on a scale where white is `max_value` -----

@@ -154,7 +154,7 @@ def test_elastic_warp_is_local_and_small(fashion):
     image = jnp.asarray(fashion[6], jnp.float32)
     field = augment_ops.smooth_displacement(jax.random.PRNGKey(0), (28, 28), 2.0)
     assert field.shape == (2, 28, 28)
-    assert float(jnp.abs(field).max()) <= 2.0 * 1.3  # cubic overshoot stays near the bound
+    assert 1.0 < float(jnp.abs(field).max()) <= 2.0
     # smooth: neighbouring pixels move almost together
     assert float(jnp.abs(jnp.diff(field, axis=1)).max()) < 1.0
     warped = augment_ops.warp(image, jnp.eye(2), displacement=field)
