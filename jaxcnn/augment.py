@@ -36,7 +36,7 @@ class AugmentPolicy:
     flip: bool = False            # horizontal mirror, p = 1/2
     crop_padding: int = 0         # pad by this many pixels, crop back at a random offset
     vflip: bool = False           # vertical mirror, p = 1/2
-    crop_reflect: bool = False    # pad by reflection instead of zeros
+    crop_reflect: bool = False    # pad by reflection instead of zeros (warps then fill by reflection too)
     translate: int = 0            # shift by up to this many pixels (continuous, zero fill)
     rotate: float = 0.0           # degrees, uniform in [-rotate, rotate]
     shear: float = 0.0            # degrees of x-shear, uniform in [-shear, shear]
