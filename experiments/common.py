@@ -8,7 +8,7 @@ import sys
 from absl import flags
 
 from jaxcnn import errors
-from jaxcnn.train import TrainConfig, TrainingInterrupted, train_and_evaluate
+from jaxcnn.train import TrainConfig, TrainingInterrupted, distributed, train_and_evaluate
 
 _DEFAULTS = TrainConfig()
 
@@ -35,6 +35,19 @@ def define_flags(fv: flags.FlagValues, *, dataset: str, datasets: list[str], mod
     define.integer("keep_checkpoints", _DEFAULTS.keep_checkpoints, "How many recent checkpoints to keep.")
     define.integer("log_every_steps", _DEFAULTS.log_every_steps, "Steps between progress-bar updates.")
     define.bool("progress_bar", _DEFAULTS.progress_bar, "Show a per-epoch progress bar.")
+    # Scale: every device of every process by default; see launch/README.md.
+    define.enum("parallel", _DEFAULTS.parallel, ["jit", "pmap"],
+                "jit: one jit over a device mesh, batch sharded (default); pmap: the same step under jax.pmap.")
+    define.integer("grad_accum_steps", _DEFAULTS.grad_accum_steps,
+                   "Split each --batch_size batch into this many micro-batches and accumulate their gradients "
+                   "(optax.MultiSteps): a large global batch on few devices.")
+    define.enum("dtype", _DEFAULTS.dtype, ["float32", "bfloat16"],
+                "Computation dtype; parameters, optimizer state and BatchNorm statistics stay float32.")
+    define.bool("multihost", False, "Join a multi-process run through jax.distributed.initialize() using the "
+                "environment (srun, TPU VM --worker=all); automatic under srun with several tasks.")
+    define.string("coordinator_address", None, "Multi-host without a cluster environment: host:port of process 0.")
+    define.integer("num_processes", None, "Multi-host: how many processes (with --coordinator_address).")
+    define.integer("process_id", None, "Multi-host: this process's index in [0, num_processes) (with --coordinator_address).")
 
 
 class _Definer:
@@ -55,7 +68,7 @@ def config_from_flags(f: flags.FlagValues) -> TrainConfig:
         weight_decay=f.weight_decay, label_smoothing=f.label_smoothing, augment=f.augment,
         aux_loss_weight=f.aux_loss_weight, seed=f.seed, checkpoint_every_steps=f.checkpoint_every_steps,
         keep_checkpoints=f.keep_checkpoints, log_every_steps=f.log_every_steps, data_dir=f.data_dir,
-        progress_bar=f.progress_bar,
+        progress_bar=f.progress_bar, parallel=f.parallel, grad_accum_steps=f.grad_accum_steps, dtype=f.dtype,
     )
 
 
@@ -75,7 +88,9 @@ def main(argv: list[str], *, dataset: str, datasets: list[str], model: str) -> N
     if not fv.workdir:
         sys.exit("error: --workdir is required: the directory for checkpoints and metrics (rerun to resume)")
     try:
-        train_and_evaluate(config_from_flags(fv), fv.workdir)
+        config = config_from_flags(fv).validate()  # bad values fail here, before joining other processes
+        distributed.initialize(fv.coordinator_address, fv.num_processes, fv.process_id, multihost=fv.multihost)
+        train_and_evaluate(config, fv.workdir)
     except TrainingInterrupted as err:
         print(f"interrupted: {err}", file=sys.stderr)
         sys.exit(130)

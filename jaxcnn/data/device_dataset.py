@@ -3,6 +3,10 @@
 The epoch order is a pure function of (seed, epoch), so a run resumed at any step sees exactly the
 batches an uninterrupted run would have seen. Evaluation pads the last batch and masks the padding,
 so every test example counts exactly once.
+
+Multi-host: every process holds the whole (small) dataset on its own devices and computes the same
+global batch indices; each process hands over only the indices of its own rows of the global batch
+(`jax.make_array_from_process_local_data`), so each device gathers just its shard.
 """
 
 from collections.abc import Iterator
@@ -36,8 +40,8 @@ class DeviceDataset:
         if len(images) != len(labels):
             raise ValueError(f"{len(images)} images but {len(labels)} labels")
         self.num_examples = len(images)
-        self.images = jax.device_put(images, data_sharding)
-        self.labels = jax.device_put(labels.astype(np.int32), data_sharding)
+        self.images = _put_global(images, data_sharding)
+        self.labels = _put_global(labels.astype(np.int32), data_sharding)
         self._gather = jax.jit(_gather, out_shardings=batch_sharding)
         self._batch_sharding = batch_sharding
 
@@ -45,9 +49,26 @@ class DeviceDataset:
         """{'image': uint8 [B,H,W,C], 'label': int32 [B], 'mask': bool [B]} gathered on device."""
         if mask is None:
             mask = np.ones(len(indices), dtype=bool)
-        indices = jax.device_put(np.asarray(indices, np.int32), self._batch_sharding)
-        mask = jax.device_put(np.asarray(mask, bool), self._batch_sharding)
+        indices = _put_process_rows(np.asarray(indices, np.int32), self._batch_sharding)
+        mask = _put_process_rows(np.asarray(mask, bool), self._batch_sharding)
         return self._gather(self.images, self.labels, indices, mask)
+
+
+def _put_global(array: np.ndarray, sharding) -> jax.Array:
+    """`device_put`, also for a sharding spanning other processes (each process sends its own shards)."""
+    if sharding is None or sharding.is_fully_addressable:
+        return jax.device_put(array, sharding)
+    return jax.make_array_from_callback(array.shape, sharding, lambda index: array[index])
+
+
+def _put_process_rows(global_rows: np.ndarray, sharding) -> jax.Array:
+    """The global 1-D array `global_rows`, built from only this process's rows of it."""
+    if sharding is None or sharding.is_fully_addressable:
+        return jax.device_put(global_rows, sharding)
+    slices = sharding.addressable_devices_indices_map(global_rows.shape).values()
+    start = min(s[0].start or 0 for s in slices)
+    stop = max(len(global_rows) if s[0].stop is None else s[0].stop for s in slices)
+    return jax.make_array_from_process_local_data(sharding, global_rows[start:stop], global_rows.shape)
 
 
 def _gather(images, labels, indices, mask):

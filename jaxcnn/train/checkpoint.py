@@ -8,6 +8,7 @@
 import json
 import pathlib
 
+import jax
 import orbax.checkpoint as ocp
 
 from jaxcnn import errors
@@ -43,10 +44,21 @@ class Checkpointer:
         return self._best.best_step()
 
     def restore(self, target_state, step: int | None = None, best: bool = False):
-        """Restore into the structure / shardings of `target_state` (latest step unless given)."""
+        """Restore into the structure / shardings of `target_state` (latest step unless given).
+
+        Every process calls this (and `save`) with the same step: orbax coordinates multi-host reads/writes.
+        """
         manager = self._best if best else self._latest
         step = manager.best_step() if best else (step if step is not None else manager.latest_step())
-        return manager.restore(step, args=ocp.args.StandardRestore(target_state))
+        try:
+            return manager.restore(step, args=ocp.args.StandardRestore(target_state))
+        except (ValueError, KeyError, TypeError) as err:
+            first_line = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+            raise errors.CheckpointError(
+                f"the checkpoint at step {step} in {self.workdir} does not fit this run's state ({first_line}); "
+                "a different --optimizer or --grad_accum_steps changes the optimizer state: restore the original "
+                "flags or use a new --workdir"
+            ) from err
 
     def wait(self) -> None:
         self._latest.wait_until_finished()
@@ -67,5 +79,5 @@ def write_or_check_config(workdir: pathlib.Path, config: TrainConfig, resuming: 
                 f"{workdir} holds a run with a different setup ({'; '.join(differences)}); "
                 "use a new --workdir or restore the original flags"
             )
-    if not path.exists():
+    if not path.exists() and jax.process_index() == 0:
         path.write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n")

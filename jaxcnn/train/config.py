@@ -6,6 +6,8 @@ from jaxcnn import errors
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("cosine", "onecycle", "constant")
+PARALLEL_MODES = ("jit", "pmap")  # jit over a device mesh (default) or the same step under jax.pmap
+DTYPES = ("float32", "bfloat16")  # computation dtype; parameters, optimizer state and BN statistics stay float32
 # Fields that define what is being trained: resuming a workdir with different values is refused.
 IDENTITY_FIELDS = ("dataset", "model", "num_classes")
 
@@ -32,10 +34,14 @@ class TrainConfig:
     log_every_steps: int = 20
     data_dir: str | None = None
     progress_bar: bool = True
+    parallel: str = "jit"
+    grad_accum_steps: int = 1  # batch_size stays the global batch per update, computed in this many micro-batches
+    dtype: str = "float32"
 
     def validate(self) -> "TrainConfig":
         """Return self, or raise a one-line ConfigError naming the bad value."""
-        for name in ("batch_size", "epochs", "learning_rate", "checkpoint_every_steps", "keep_checkpoints", "log_every_steps"):
+        for name in ("batch_size", "epochs", "learning_rate", "checkpoint_every_steps", "keep_checkpoints", "log_every_steps",
+                     "grad_accum_steps"):
             if not getattr(self, name) > 0:
                 raise errors.ConfigError(f"--{name} must be positive, got {getattr(self, name)}")
         for name in ("weight_decay", "warmup_epochs", "aux_loss_weight", "momentum", "num_classes"):
@@ -47,6 +53,15 @@ class TrainConfig:
             raise errors.unknown_name_error("optimizer", self.optimizer, OPTIMIZERS)
         if self.schedule not in SCHEDULES:
             raise errors.unknown_name_error("schedule", self.schedule, SCHEDULES)
+        if self.parallel not in PARALLEL_MODES:
+            raise errors.unknown_name_error("parallel mode", self.parallel, PARALLEL_MODES)
+        if self.dtype not in DTYPES:
+            raise errors.unknown_name_error("dtype", self.dtype, DTYPES)
+        if self.batch_size % self.grad_accum_steps:
+            raise errors.ConfigError(
+                f"--batch_size={self.batch_size} does not split into --grad_accum_steps={self.grad_accum_steps} "
+                f"equal micro-batches; use a multiple of {self.grad_accum_steps}"
+            )
         return self
 
     def to_dict(self) -> dict:

@@ -10,7 +10,9 @@ import signal
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+from jax.experimental import multihost_utils
 
 from jaxcnn import augment, errors, models
 from jaxcnn.data import DeviceDataset, eval_batches, get_dataset_spec, load_split, train_batch_indices
@@ -32,6 +34,14 @@ class _StopFlag:
 
     def __init__(self):
         self.signal_name = None
+
+    def agreed(self) -> str | None:
+        """The signal name if any process received one: every process must stop at the same step,
+        since saving a checkpoint is a collective operation. Free on one process."""
+        if jax.process_count() == 1:
+            return self.signal_name
+        anyone = multihost_utils.process_allgather(np.int32(self.signal_name is not None)).max()
+        return (self.signal_name or "SIGTERM (on another process)") if anyone else None
 
     def __call__(self, signum, frame):
         if self.signal_name is not None:
@@ -55,7 +65,7 @@ def _prepare_workdir(workdir) -> pathlib.Path:
     workdir = pathlib.Path(workdir).absolute()
     try:
         workdir.mkdir(parents=True, exist_ok=True)
-        probe = workdir / ".write_test"
+        probe = workdir / f".write_test{jax.process_index()}"
         probe.write_text("ok")
         probe.unlink()
     except OSError as err:
@@ -72,18 +82,28 @@ def evaluate(eval_step, state, dataset: DeviceDataset, batch_size: int) -> dict:
     return metrics_lib.summarize(totals)
 
 
-def train_and_evaluate(config: TrainConfig, workdir) -> dict:
-    """Train `config.model` on `config.dataset`, evaluating each epoch; returns the final metrics."""
+def train_and_evaluate(config: TrainConfig, workdir, *, devices=None) -> dict:
+    """Train `config.model` on `config.dataset`, evaluating each epoch; returns the final metrics.
+
+    Runs data-parallel over `devices` (default: every device of every process; multi-host runs call
+    `jaxcnn.train.distributed.initialize` first). Every process calls this with the same config.
+    """
     config.validate()
     spec = get_dataset_spec(config.dataset)
     num_classes = config.num_classes or spec.num_classes
     model_options = {"aux_heads": True} if config.aux_loss_weight else {}
-    model = models.get_model(config.model, num_classes=num_classes, **model_options)
+    dtype = jnp.dtype(config.dtype)
+    model = models.get_model(config.model, num_classes=num_classes, dtype=dtype, **model_options)
     policy = augment.parse_policy(
         config.augment, default=augment.AugmentPolicy(flip=spec.flip_by_default, crop_padding=spec.crop_padding)
     )
-    mesh = parallel.make_mesh()
-    parallel.check_batch_size(config.batch_size, mesh)
+    mesh = parallel.make_mesh(devices)
+    parallel.check_batch_size(config.batch_size, mesh, config.grad_accum_steps)
+    data_parallel = parallel.make_data_parallel(config.parallel, mesh)
+    train_model = model
+    if data_parallel.axis_name is not None:  # pmap: BatchNorm averages its statistics over the device axis
+        train_model = models.get_model(config.model, num_classes=num_classes, dtype=dtype,
+                                       bn_axis_name=data_parallel.axis_name, **model_options)
     workdir = _prepare_workdir(workdir)
 
     train_images, train_labels = load_split(config.dataset, "train", config.data_dir)
@@ -101,13 +121,15 @@ def train_and_evaluate(config: TrainConfig, workdir) -> dict:
     test_data = DeviceDataset(test_images, test_labels, replicated, sharded)
 
     tx = make_optimizer(config, steps_per_epoch)
-    state = jax.device_put(create_train_state(model, tx, config.seed, spec.image_shape), replicated)
+    # Created by a compiled init, so parameters are born replicated on every device; float32 whatever --dtype.
+    state = data_parallel.create_state(lambda: create_train_state(model, tx, config.seed, spec.image_shape))
     steps = make_steps(
         model, tx, num_classes=num_classes, mean=spec.mean, std=spec.std,
         augment_fn=augment.make_batch_augmenter(policy),
         label_smoothing=config.label_smoothing, aux_loss_weight=config.aux_loss_weight,
+        axis_name=data_parallel.axis_name, train_model=train_model, grad_accum_steps=config.grad_accum_steps,
     )
-    train_step, eval_step = parallel.compile_steps(steps, mesh)
+    train_step, eval_step = data_parallel.compile(steps)
 
     checkpointer = Checkpointer(workdir, keep=config.keep_checkpoints)
     latest = checkpointer.latest_step()
@@ -115,9 +137,12 @@ def train_and_evaluate(config: TrainConfig, workdir) -> dict:
     if latest is not None:
         state = checkpointer.restore(state)
         metrics_lib.say(f"Resuming from checkpoint at step {latest} (epoch {latest // steps_per_epoch + 1}) in {workdir}")
+    processes = f" in {jax.process_count()} processes" if jax.process_count() > 1 else ""
+    accumulation = f" ({config.grad_accum_steps} micro-batches per update)" if config.grad_accum_steps > 1 else ""
     metrics_lib.say(
         f"{config.model} on {config.dataset}: {len(train_images)} train / {len(test_images)} test images, "
-        f"batch {config.batch_size} on {mesh.devices.size} {jax.devices()[0].platform} device(s), "
+        f"batch {config.batch_size}{accumulation} on {mesh.devices.size} {mesh.devices.flat[0].platform} device(s)"
+        f"{processes} (--parallel={config.parallel}, --dtype={config.dtype}), "
         f"{num_epochs} epochs = {total_steps} steps, augment={policy}, workdir={workdir}"
     )
 
@@ -128,8 +153,8 @@ def train_and_evaluate(config: TrainConfig, workdir) -> dict:
     try:
         with stop.installed():
             final = _run_epochs(
-                config, state, train_step, eval_step, train_data, test_data, checkpointer, writer, progress, stop,
-                steps_per_epoch=steps_per_epoch, total_steps=total_steps, num_epochs=num_epochs,
+                config, state, data_parallel, train_step, eval_step, train_data, test_data, checkpointer, writer,
+                progress, stop, steps_per_epoch=steps_per_epoch, total_steps=total_steps, num_epochs=num_epochs,
             )
     finally:
         progress.close()
@@ -139,12 +164,16 @@ def train_and_evaluate(config: TrainConfig, workdir) -> dict:
     return final
 
 
-def _run_epochs(config, state, train_step, eval_step, train_data, test_data, checkpointer, writer, progress, stop,
-                *, steps_per_epoch, total_steps, num_epochs) -> dict:
+def _run_epochs(config, state, data_parallel, train_step, eval_step, train_data, test_data, checkpointer, writer,
+                progress, stop, *, steps_per_epoch, total_steps, num_epochs) -> dict:
+    """The epoch loop. `state` arrives (and checkpoints leave) in the global layout; it trains in the
+    layout of `data_parallel` (stacked per device under pmap)."""
     step = int(state.step)
+    state = data_parallel.to_device(state)
+    eval_batch_size = config.batch_size // config.grad_accum_steps  # the micro-batch: fits wherever training does
     final = {}
     if step >= total_steps:
-        test = evaluate(eval_step, state, test_data, config.batch_size)
+        test = evaluate(eval_step, state, test_data, eval_batch_size)
         metrics_lib.say(f"Run already complete at step {step}: test loss {test['loss']:.4f} acc {100 * test['accuracy']:.2f}%")
         return {f"test_{k}": v for k, v in test.items()}
     while step < total_steps:
@@ -161,26 +190,29 @@ def _run_epochs(config, state, train_step, eval_step, train_data, test_data, che
             step += 1
             window_steps += 1
             window_sums = sums if window_sums is None else jax.tree.map(lambda a, b: a + b, window_sums, sums)
-            if window_steps == config.log_every_steps or step == epoch_end or stop.signal_name:
+            # Multi-host: the stop flag is agreed on at window ends only (one all-gather per window).
+            window_end = window_steps == config.log_every_steps or step == epoch_end
+            stopping = stop.agreed() if window_end or jax.process_count() == 1 else None
+            if window_end or stopping:
                 window = metrics_lib.summarize(window_sums)
                 metrics_lib.check_finite(window, step)
                 progress.advance(window_steps, config.batch_size, window["loss"])
                 epoch_sums = window_sums if epoch_sums is None else jax.tree.map(lambda a, b: a + b, epoch_sums, window_sums)
                 window_sums, window_steps = None, 0
-            if stop.signal_name:
-                checkpointer.save(state, force=True)
+            if stopping:
+                checkpointer.save(data_parallel.to_global(state), force=True)
                 checkpointer.wait()
                 progress.close()
                 raise TrainingInterrupted(
-                    f"{stop.signal_name} at step {step}: checkpoint saved in {checkpointer.workdir}; "
+                    f"{stopping} at step {step}: checkpoint saved in {checkpointer.workdir}; "
                     "run the same command again to resume"
                 )
             if step % config.checkpoint_every_steps == 0:
-                checkpointer.save(state)
+                checkpointer.save(data_parallel.to_global(state))
         progress.close()
         seconds = time.perf_counter() - epoch_start_time
         train = metrics_lib.summarize(epoch_sums)
-        test = evaluate(eval_step, state, test_data, config.batch_size)
+        test = evaluate(eval_step, state, test_data, eval_batch_size)
         images_per_s = (step - epoch_start_step) * config.batch_size / seconds
         metrics_lib.say(metrics_lib.epoch_summary_line(epoch + 1, num_epochs, train, test, seconds, images_per_s))
         final = {
@@ -192,6 +224,7 @@ def _run_epochs(config, state, train_step, eval_step, train_data, test_data, che
         }
         writer.write(step, final)
         writer.plot()
-        checkpointer.save(state, force=True)
-        checkpointer.save_best(state, test["accuracy"])
+        global_state = data_parallel.to_global(state)
+        checkpointer.save(global_state, force=True)
+        checkpointer.save_best(global_state, test["accuracy"])
     return final

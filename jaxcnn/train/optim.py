@@ -28,10 +28,16 @@ def decay_mask(params):
 
 
 def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> optax.GradientTransformation:
+    """The update rule; with --grad_accum_steps=k it is wrapped in `optax.MultiSteps`, which averages k
+    micro-batch gradients and applies one update (the schedule counts those updates, not micro-batches)."""
     schedule = make_schedule(config, steps_per_epoch)
     if config.optimizer == "adamw":
-        return optax.adamw(schedule, weight_decay=config.weight_decay, mask=decay_mask)
-    return optax.chain(
-        optax.add_decayed_weights(config.weight_decay, mask=decay_mask),
-        optax.sgd(schedule, momentum=config.momentum or None, nesterov=config.momentum > 0),
-    )
+        tx = optax.adamw(schedule, weight_decay=config.weight_decay, mask=decay_mask)
+    else:
+        tx = optax.chain(
+            optax.add_decayed_weights(config.weight_decay, mask=decay_mask),
+            optax.sgd(schedule, momentum=config.momentum or None, nesterov=config.momentum > 0),
+        )
+    if config.grad_accum_steps > 1:
+        tx = optax.MultiSteps(tx, every_k_schedule=config.grad_accum_steps).gradient_transformation()
+    return tx

@@ -54,48 +54,96 @@ def make_steps(
     augment_fn: Callable[[jax.Array, jax.Array], jax.Array],
     label_smoothing: float = 0.0,
     aux_loss_weight: float = 0.0,
+    axis_name: str | None = None,
+    train_model=None,
+    grad_accum_steps: int = 1,
 ) -> StepFunctions:
-    """Build the pure step functions for one model / optimizer / dataset combination."""
+    """Build the pure step functions for one model / optimizer / dataset combination.
+
+    `axis_name`: set when the steps run under `jax.pmap` over that axis: gradients are averaged and metric
+    sums added over it, and `train_model` (the same model built with `bn_axis_name=axis_name`) computes
+    BatchNorm statistics over the global batch. Either way the numbers equal those of one device.
+    `grad_accum_steps=k`: the batch is split into k micro-batches whose gradients `tx` (an
+    `optax.MultiSteps`) accumulates into one update; only one micro-batch of activations is live at a time.
+    """
+    train_model = train_model or model
+
+    def loss_fn(params, batch_stats, images, labels, dropout_rng):
+        logits, updates = train_model.apply(
+            {"params": params, "batch_stats": batch_stats},
+            images,
+            train=True,
+            rngs={"dropout": dropout_rng},
+            mutable=["batch_stats", "aux"],
+        )
+        per_example = cross_entropy(logits, labels, num_classes, label_smoothing)
+        loss = jnp.mean(per_example)
+        aux_logits = jax.tree.leaves(updates.get("aux", {}))
+        aux_loss = jnp.zeros((), jnp.float32)
+        if aux_logits and aux_loss_weight:
+            aux_loss = jnp.mean(jnp.stack([jnp.mean(cross_entropy(a, labels, num_classes, label_smoothing)) for a in aux_logits]))
+        return loss + aux_loss_weight * aux_loss, (logits, per_example, aux_loss, updates.get("batch_stats", {}))
+
+    def micro_step(carry, micro_batch, dropout_rng):
+        """One forward/backward pass and one `tx.update` (a real update unless MultiSteps is accumulating)."""
+        params, batch_stats, opt_state = carry
+        images = normalize(micro_batch["image"], mean, std)
+        labels = micro_batch["label"]
+        grads, (logits, per_example, aux_loss, batch_stats) = jax.grad(loss_fn, has_aux=True)(
+            params, batch_stats, images, labels, dropout_rng
+        )
+        if axis_name is not None:
+            grads = jax.lax.pmean(grads, axis_name)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        metrics = _masked_sums(logits, labels, per_example, micro_batch["mask"])
+        metrics["aux_loss_sum"] = aux_loss * metrics["count"]
+        metrics["grad_norm_sum"] = optax.global_norm(grads) * metrics["count"]
+        return (optax.apply_updates(params, updates), batch_stats, opt_state), metrics
 
     def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
         step_rng = jax.random.fold_in(state.rng, state.step)
         augment_rng, dropout_rng = jax.random.split(step_rng)
-        images = normalize(augment_fn(augment_rng, batch["image"]), mean, std)
-        labels = batch["label"]
+        if axis_name is not None:  # dropout masks cannot match jit's bit for bit; they only need to differ per device
+            dropout_rng = jax.random.fold_in(dropout_rng, jax.lax.axis_index(axis_name))
+        batch = {**batch, "image": augment_global_batch(augment_fn, augment_rng, batch["image"], axis_name)}
+        carry = (state.params, state.batch_stats, state.opt_state)
+        if grad_accum_steps == 1:
+            carry, metrics = micro_step(carry, batch, dropout_rng)
+        else:
+            def scan_body(carry, inputs):
+                micro_batch, index = inputs
+                return micro_step(carry, micro_batch, jax.random.fold_in(dropout_rng, index))
 
-        def loss_fn(params):
-            logits, updates = model.apply(
-                {"params": params, "batch_stats": state.batch_stats},
-                images,
-                train=True,
-                rngs={"dropout": dropout_rng},
-                mutable=["batch_stats", "aux"],
-            )
-            per_example = cross_entropy(logits, labels, num_classes, label_smoothing)
-            loss = jnp.mean(per_example)
-            aux_logits = jax.tree.leaves(updates.get("aux", {}))
-            aux_loss = jnp.zeros((), jnp.float32)
-            if aux_logits and aux_loss_weight:
-                aux_loss = jnp.mean(jnp.stack([jnp.mean(cross_entropy(a, labels, num_classes, label_smoothing)) for a in aux_logits]))
-            return loss + aux_loss_weight * aux_loss, (logits, per_example, aux_loss, updates.get("batch_stats", {}))
-
-        grads, (logits, per_example, aux_loss, batch_stats) = jax.grad(loss_fn, has_aux=True)(state.params)
-        updates, opt_state = tx.update(grads, state.opt_state, state.params)
-        new_state = state.replace(
-            step=state.step + 1,
-            params=optax.apply_updates(state.params, updates),
-            batch_stats=batch_stats,
-            opt_state=opt_state,
-        )
-        metrics = _masked_sums(logits, labels, per_example, batch["mask"])
-        metrics["aux_loss_sum"] = aux_loss * metrics["count"]
-        metrics["grad_norm_sum"] = optax.global_norm(grads) * metrics["count"]
+            micro_batches = jax.tree.map(lambda x: split_micro_batches(x, grad_accum_steps), batch)
+            carry, metrics = jax.lax.scan(scan_body, carry, (micro_batches, jnp.arange(grad_accum_steps)))
+            metrics = jax.tree.map(lambda m: jnp.sum(m, axis=0), metrics)
+        params, batch_stats, opt_state = carry
+        if axis_name is not None:
+            metrics = jax.lax.psum(metrics, axis_name)
+        new_state = state.replace(step=state.step + 1, params=params, batch_stats=batch_stats, opt_state=opt_state)
         return new_state, metrics
 
     def eval_step(state: TrainState, batch: dict) -> dict:
         images = normalize(batch["image"], mean, std)
         logits = model.apply({"params": state.params, "batch_stats": state.batch_stats}, images, train=False)
         per_example = cross_entropy(logits, batch["label"], num_classes, 0.0)
-        return _masked_sums(logits, batch["label"], per_example, batch["mask"])
+        sums = _masked_sums(logits, batch["label"], per_example, batch["mask"])
+        return sums if axis_name is None else jax.lax.psum(sums, axis_name)
 
     return StepFunctions(train_step=train_step, eval_step=eval_step)
+
+
+def augment_global_batch(augment_fn, key: jax.Array, images: jax.Array, axis_name: str | None = None) -> jax.Array:
+    """Augment with one key per example of the *global* batch, so a device under pmap draws exactly the
+    transforms its rows get under jit: example i always uses split(key, global_batch)[i]."""
+    local = images.shape[0]
+    shard, shards = (0, 1) if axis_name is None else (jax.lax.axis_index(axis_name), jax.lax.psum(1, axis_name))
+    keys = jax.lax.dynamic_slice_in_dim(jax.random.split(key, local * shards), shard * local, local)
+    return jax.vmap(lambda k, image: augment_fn(k, image[None])[0])(keys, images)
+
+
+def split_micro_batches(x: jax.Array, k: int) -> jax.Array:
+    """[B, ...] -> [k, B/k, ...], micro-batch j holding rows j, j+k, j+2k, ...: every device's rows stay on
+    that device (no communication under sharding), and micro-batch j under pmap is the union over devices
+    of the same rows as under jit."""
+    return jnp.swapaxes(x.reshape(x.shape[0] // k, k, *x.shape[1:]), 0, 1)

@@ -1,0 +1,95 @@
+"""Training runs in a fresh process, for tests that need a device count the pytest process cannot have.
+
+JAX fixes its device count when first imported, so tests start this script with
+XLA_FLAGS=--xla_force_host_platform_device_count=N (and, for multi-host, one process per host):
+
+    python tests/train/scale_run.py runs '[{"workdir": ..., "devices": 1, "config": {...}}, ...]'
+        train_and_evaluate for each run on the first `devices` devices (all when null), in one process
+    python tests/train/scale_run.py cli --workdir=... --coordinator_address=... ...
+        the real command line, experiments.mnist.main(argv)
+
+Both train on TFDS's mock MNIST (random images, fixed seed: the same data in every process), and can use
+the model `smooth_bn_net` registered here. `read_checkpoint` loads a run's latest checkpoint as NumPy
+arrays for the test to compare.
+"""
+
+import json
+import pathlib
+import sys
+
+MOCK_EXAMPLES = 64
+
+
+def read_checkpoint(workdir, step: int | None = None) -> dict:
+    """{'params', 'batch_stats', 'opt_state', 'step', ...} of the checkpoint (latest unless `step`) as NumPy."""
+    import jax
+    import numpy as np
+    import orbax.checkpoint as ocp
+
+    root = pathlib.Path(workdir) / "checkpoints"
+    step = step if step is not None else max(int(p.name) for p in root.iterdir() if p.name.isdigit())
+    checkpointer = ocp.StandardCheckpointer()
+    path = root / str(step) / "default"
+    metadata = checkpointer.metadata(path)
+    metadata = getattr(metadata, "item_metadata", metadata)
+    target = jax.tree.map(lambda m: np.zeros(m.shape, m.dtype), getattr(metadata, "tree", metadata))
+    return checkpointer.restore(path, target)
+
+
+def register_smooth_bn_net() -> None:
+    """A small BatchNorm net without ReLU / max-pool: float32 runs that add in different orders then stay
+    within ~1e-6 of each other for many steps. (With ReLU and max-pool, an input within rounding of a tie
+    occasionally takes the other branch, and the runs jump apart by ~1e-4: equally valid, not comparable.)"""
+    from typing import Any
+
+    import flax.linen as nn
+    import jax.numpy as jnp
+
+    from jaxcnn import layers, models
+
+    class SmoothBNNet(nn.Module):
+        num_classes: int = 10
+        dtype: Any = jnp.float32
+        bn_axis_name: str | None = None
+
+        @nn.compact
+        def __call__(self, x, train: bool = False):
+            for i, width in enumerate((8, 16)):
+                x = nn.Conv(width, (3, 3), use_bias=False, dtype=self.dtype, name=f"conv{i}")(x)
+                x = layers.BatchNorm(use_running_average=not train, axis_name=self.bn_axis_name, name=f"bn{i}")(x)
+                x = nn.avg_pool(jnp.tanh(x).astype(self.dtype), (2, 2), (2, 2))
+            return nn.Dense(self.num_classes, dtype=self.dtype, name="head")(x.mean(axis=(1, 2)))
+
+    if "smooth_bn_net" not in models.list_models():
+        models.registry.register("smooth_bn_net", SmoothBNNet, input_shape=(28, 28, 1),
+                                 description="test-only: conv-BN-tanh-avgpool x2, Dense")
+
+
+def _runs(spec: str) -> None:
+    import jax
+
+    from jaxcnn.train import TrainConfig, train_and_evaluate
+
+    for run in json.loads(spec):
+        devices = jax.devices()[: run["devices"]] if run.get("devices") else None
+        final = train_and_evaluate(TrainConfig(**run["config"]), run["workdir"], devices=devices)
+        pathlib.Path(run["workdir"], "final.json").write_text(json.dumps(final))
+
+
+def main(argv: list[str]) -> None:
+    import tensorflow_datasets as tfds
+
+    register_smooth_bn_net()
+    with tfds.testing.mock_data(num_examples=MOCK_EXAMPLES):
+        if argv[0] == "runs":
+            _runs(argv[1])
+        elif argv[0] == "cli":
+            from experiments import mnist
+
+            mnist.main(["mnist", *argv[1:]])
+        else:
+            raise SystemExit(f"usage: {__doc__}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
