@@ -8,7 +8,7 @@ import sys
 from absl import flags
 
 from jaxcnn import errors
-from jaxcnn.train import TrainConfig, TrainingInterrupted, distributed, train_and_evaluate
+from jaxcnn.train import TrainConfig, distributed  # touch no device: multi-host start-up comes first
 
 _DEFAULTS = TrainConfig()
 
@@ -90,6 +90,12 @@ def main(argv: list[str], *, dataset: str, datasets: list[str], model: str) -> N
     try:
         config = config_from_flags(fv).validate()  # bad values fail here, before joining other processes
         distributed.initialize(fv.coordinator_address, fv.num_processes, fv.process_id, multihost=fv.multihost)
+    except errors.UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    from jaxcnn.train.loop import TrainingInterrupted, train_and_evaluate  # after start-up: may build arrays
+
+    try:
         train_and_evaluate(config, fv.workdir)
     except TrainingInterrupted as err:
         print(f"interrupted: {err}", file=sys.stderr)

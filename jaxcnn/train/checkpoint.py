@@ -16,15 +16,22 @@ from jaxcnn.train.config import TrainConfig, identity_differences
 
 
 class Checkpointer:
+    """Two orbax managers. Saves are asynchronous on one process; multi-host they are synchronous, because
+    the two managers' background threads meet cross-process barriers in an order that can differ between
+    processes and then deadlock (seen with two CPU processes: one waiting in 'latest', one in 'best')."""
+
     def __init__(self, workdir: str | pathlib.Path, keep: int = 2):
         self.workdir = pathlib.Path(workdir).absolute()
+        asynchronous = jax.process_count() == 1
         self._latest = ocp.CheckpointManager(
-            self.workdir / "checkpoints", options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
+            self.workdir / "checkpoints",
+            options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True, enable_async_checkpointing=asynchronous),
         )
         self._best = ocp.CheckpointManager(
             self.workdir / "best",
             options=ocp.CheckpointManagerOptions(
-                max_to_keep=1, best_fn=lambda metrics: metrics["test_accuracy"], best_mode="max", create=True
+                max_to_keep=1, best_fn=lambda metrics: metrics["test_accuracy"], best_mode="max", create=True,
+                enable_async_checkpointing=asynchronous,
             ),
         )
 
