@@ -83,8 +83,8 @@ def test_jit_sharded_pmap_and_one_device_train_to_the_same_parameters_and_batchn
     for name in ("jit_8", "pmap_8"):
         for metric in ("train_loss", "test_loss"):
             assert finals[name][metric] == pytest.approx(finals["one_device"][metric], rel=1e-4), (name, metric)
-    # The comparison can fail: training moved the parameters and statistics far beyond the tolerance
-    # (so did a device that normalised with only its own shard's statistics; see the slow test below).
+    # The comparison can fail: training moved the parameters and statistics far beyond the tolerance.
+    # (BatchNorm over fewer examples than the global batch is caught too: see the slow test below.)
     register_smooth_bn_net()
     model = models.get_model("smooth_bn_net", num_classes=10)
     initial = create_train_state(model, make_optimizer(TrainConfig(), 4), seed=0, image_shape=(28, 28, 1))
