@@ -18,6 +18,8 @@ def define_flags(fv: flags.FlagValues, *, dataset: str, datasets: list[str], mod
     define.enum("dataset", dataset, datasets, "TFDS dataset name.")
     define.string("model", model, "Model name (python -m jaxcnn.models --list).")
     define.string("workdir", None, "Run directory: checkpoints, metrics, TensorBoard. Rerun to resume.")
+    define.bool("new_run", False, "Start over in a --workdir that holds another run: its files are moved to "
+                "workdir/archive/<UTC time>/ first (nothing is deleted).")
     define.string("data_dir", None, "TFDS data directory (default: $TFDS_DATA_DIR or ~/tensorflow_datasets).")
     define.integer("batch_size", _DEFAULTS.batch_size, "Global batch size.")
     define.float("epochs", _DEFAULTS.epochs, "Training epochs (fractions allowed).")
@@ -96,7 +98,7 @@ def main(argv: list[str], *, dataset: str, datasets: list[str], model: str) -> N
     from jaxcnn.train.loop import TrainingInterrupted, train_and_evaluate  # after start-up: may build arrays
 
     try:
-        train_and_evaluate(config, fv.workdir)
+        train_and_evaluate(config, fv.workdir, new_run=fv.new_run)
     except TrainingInterrupted as err:
         print(f"interrupted: {err}", file=sys.stderr)
         sys.exit(130)

@@ -5,8 +5,15 @@ import pathlib
 
 
 def read_metrics(path: pathlib.Path) -> list[dict]:
-    """The rows of a metrics.jsonl file (one dict per epoch)."""
-    return [json.loads(line) for line in pathlib.Path(path).read_text().splitlines() if line.strip()]
+    """The rows of a metrics.jsonl file (one dict per epoch). A last line cut short by a killed process
+    is skipped: the resumed run writes that epoch again."""
+    rows = []
+    for line in pathlib.Path(path).read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            continue
+    return rows
 
 
 def plot_training_curves(rows: list[dict], out_path: pathlib.Path) -> pathlib.Path:

@@ -2,17 +2,65 @@
 
     workdir/checkpoints/<step>/   periodic + end-of-epoch + on-interrupt saves (newest `keep` kept)
     workdir/best/<step>/          the state with the highest test accuracy so far
-    workdir/config.json           the config the run was started with (checked on resume)
+    workdir/damaged/<step>-<utc>/ checkpoints that failed to restore or verify, moved aside, never deleted
+
+Each checkpoint holds the state and, beside it, a checksum of every leaf taken before writing. Orbax
+restores a flipped bit without complaint (its compressed chunks carry no checksum of their own), so
+restoring verifies the checksums, and a checkpoint that fails is reported and the previous good one used.
 """
 
-import json
+import contextlib
+import dataclasses
+import datetime
+import errno
 import pathlib
+import shutil
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 import orbax.checkpoint as ocp
+from jax.experimental import multihost_utils
 
 from jaxcnn import errors
-from jaxcnn.train.config import TrainConfig, identity_differences
+
+STATE, INTEGRITY = "state", "integrity"
+# Writing a checkpoint needs at most its uncompressed size; keep this much more free on top.
+FREE_SPACE_MARGIN_BYTES = 16 * 2**20
+
+
+@jax.jit
+def _leaf_checksums(leaves):
+    """A uint32 per leaf: the sum of its bytes weighted by odd numbers, modulo 2**32. Any single flipped
+    bit changes it (a change of +-2**k times an odd weight is never a multiple of 2**32)."""
+
+    def checksum(x):
+        data = jax.lax.bitcast_convert_type(x.astype(jnp.uint8) if x.dtype == jnp.bool_ else x, jnp.uint8)
+        data = data.reshape(-1).astype(jnp.uint32)
+        weights = 2 * jnp.arange(data.size, dtype=jnp.uint32) + 1
+        return jnp.sum(data * weights, dtype=jnp.uint32)
+
+    return [checksum(x) for x in leaves]
+
+
+def fingerprint(tree) -> list[int]:
+    """Per-leaf checksums of a state (replicated arrays, one or many processes) as Python ints."""
+    return [int(np.asarray(c.addressable_data(0))) for c in _leaf_checksums(jax.tree.leaves(tree))]
+
+
+@dataclasses.dataclass(frozen=True)
+class Restored:
+    state: object
+    step: int
+    moved_aside: list[str]  # one line per damaged newer checkpoint that was moved to workdir/damaged/
+
+
+class _Unusable(Exception):
+    """A checkpoint that cannot be restored into the target: `damaged` unless its layout simply differs."""
+
+    def __init__(self, reason: str, damaged: bool):
+        super().__init__(reason)
+        self.reason, self.damaged = reason, damaged
 
 
 class Checkpointer:
@@ -22,69 +70,197 @@ class Checkpointer:
 
     def __init__(self, workdir: str | pathlib.Path, keep: int = 2):
         self.workdir = pathlib.Path(workdir).absolute()
+        self._saving_step = None  # the newest save started: an asynchronous one's errors surface later
         asynchronous = jax.process_count() == 1
+        # cleanup_tmp_directories: a save cut short (kill -9, full disk) leaves a *.orbax-checkpoint-tmp
+        # folder that is not a checkpoint; the next run removes it.
         self._latest = ocp.CheckpointManager(
-            self.workdir / "checkpoints",
-            options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True, enable_async_checkpointing=asynchronous),
+            self.workdir / "checkpoints", item_handlers=_item_handlers(),
+            options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True, enable_async_checkpointing=asynchronous,
+                                                 cleanup_tmp_directories=True),
         )
         self._best = ocp.CheckpointManager(
-            self.workdir / "best",
+            self.workdir / "best", item_handlers=_item_handlers(),
             options=ocp.CheckpointManagerOptions(
                 max_to_keep=1, best_fn=lambda metrics: metrics["test_accuracy"], best_mode="max", create=True,
-                enable_async_checkpointing=asynchronous,
+                enable_async_checkpointing=asynchronous, cleanup_tmp_directories=True,
             ),
         )
 
     def latest_step(self) -> int | None:
         return self._latest.latest_step()
 
-    def save(self, state, *, force: bool = False) -> None:
-        step = int(state.step)
-        if step in self._latest.all_steps():
-            return
-        self._latest.save(step, args=ocp.args.StandardSave(state), force=force)
-
-    def save_best(self, state, test_accuracy: float) -> None:
-        self._best.save(int(state.step), args=ocp.args.StandardSave(state), metrics={"test_accuracy": test_accuracy})
-
     def best_step(self) -> int | None:
         return self._best.best_step()
 
-    def restore(self, target_state, step: int | None = None, best: bool = False):
-        """Restore into the structure / shardings of `target_state` (latest step unless given).
+    def save(self, state, *, force: bool = False) -> None:
+        step = int(state.step)
+        if step in self._latest.all_steps():  # a resumed run replaying steps it had already saved
+            return
+        self._check_free_space(state, step)
+        self._saving_step = step
+        with self._write_errors(step):
+            self._latest.save(step, args=_save_args(state), force=force)
 
-        Every process calls this (and `save`) with the same step: orbax coordinates multi-host reads/writes.
+    def save_best(self, state, test_accuracy: float) -> None:
+        step = int(state.step)
+        if step in self._best.all_steps():
+            return
+        self._check_free_space(state, step)
+        self._saving_step = step
+        with self._write_errors(step):
+            self._best.save(step, args=_save_args(state), metrics={"test_accuracy": test_accuracy})
+
+    def restore(self, target_state) -> Restored:
+        """The newest checkpoint that restores into `target_state`'s structure / shardings and verifies.
+
+        Newer ones that are damaged are moved to workdir/damaged/ (and named in `moved_aside`). If none
+        restores, nothing is moved and the error names the newest one's problem. Every process calls this
+        with the same target: orbax coordinates multi-host reads.
         """
-        manager = self._best if best else self._latest
-        step = manager.best_step() if best else (step if step is not None else manager.latest_step())
-        try:
-            return manager.restore(step, args=ocp.args.StandardRestore(target_state))
-        except (ValueError, KeyError, TypeError) as err:
-            first_line = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        failures = []
+        for step in sorted(self._latest.all_steps(), reverse=True):
+            try:
+                state = _restore_verified(self._latest, step, target_state)
+            except _Unusable as unusable:
+                failures.append((step, unusable))
+                continue
+            moved = [self._move_aside(bad_step, unusable.reason) for bad_step, unusable in failures]
+            return Restored(state, step, moved)
+        if not failures:
+            raise errors.CheckpointError(f"no checkpoint to restore in {self.workdir / 'checkpoints'}")
+        step, unusable = failures[0]
+        if unusable.damaged:
             raise errors.CheckpointError(
-                f"the checkpoint at step {step} in {self.workdir} does not fit this run's state ({first_line}); "
-                "a different --optimizer or --grad_accum_steps changes the optimizer state: restore the original "
-                "flags or use a new --workdir"
-            ) from err
+                f"the checkpoint at step {step} in {self.workdir} is damaged ({unusable.reason}) and no earlier one "
+                "restores; move the workdir's checkpoints/ folder aside to start over, or use a new --workdir"
+            )
+        raise errors.CheckpointError(
+            f"the checkpoint at step {step} in {self.workdir} does not fit this run's state ({unusable.reason}); "
+            "a different --model, --num_classes, --optimizer or --grad_accum_steps changes the state: restore the "
+            "original flags, or pass --new_run to archive the old run and start a new one"
+        )
+
+    def restore_best(self, target_state):
+        step = self._best.best_step()
+        if step is None:
+            raise errors.CheckpointError(f"no best checkpoint in {self.workdir / 'best'}")
+        try:
+            return _restore_verified(self._best, step, target_state)
+        except _Unusable as unusable:
+            raise errors.CheckpointError(f"the best checkpoint at step {step} in {self.workdir} cannot be restored "
+                                         f"({unusable.reason})") from None
 
     def wait(self) -> None:
-        self._latest.wait_until_finished()
-        self._best.wait_until_finished()
+        with self._write_errors(self._saving_step):
+            self._latest.wait_until_finished()
+            self._best.wait_until_finished()
 
     def close(self) -> None:
-        self._latest.close()
-        self._best.close()
+        with self._write_errors(self._saving_step):
+            self._latest.close()
+            self._best.close()
 
+    def _move_aside(self, step: int, reason: str) -> str:
+        """Move a damaged checkpoint to workdir/damaged/ (process 0, then everyone rereads the folder)."""
+        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        destination = self.workdir / "damaged" / f"{step}-{stamp}"
+        if jax.process_index() == 0:
+            destination.parent.mkdir(exist_ok=True)
+            shutil.move(self.workdir / "checkpoints" / str(step), destination)
+        if jax.process_count() > 1:
+            multihost_utils.sync_global_devices(f"jaxcnn moved aside checkpoint {step}")
+        self._latest.reload()
+        return f"the checkpoint at step {step} is damaged ({reason}); moved it to {destination}"
 
-def write_or_check_config(workdir: pathlib.Path, config: TrainConfig, resuming: bool) -> None:
-    """Record the run's config; on resume, refuse one that trains a different model or dataset."""
-    path = workdir / "config.json"
-    if resuming and path.exists():
-        differences = identity_differences(json.loads(path.read_text()), config)
-        if differences:
+    def _check_free_space(self, state, step: int) -> None:
+        """Refuse to start a save that cannot fit, before writing anything."""
+        needed = sum(x.nbytes for x in jax.tree.leaves(state)) + FREE_SPACE_MARGIN_BYTES
+        free = shutil.disk_usage(self.workdir).free
+        if free < needed:
             raise errors.CheckpointError(
-                f"{workdir} holds a run with a different setup ({'; '.join(differences)}); "
-                "use a new --workdir or restore the original flags"
+                f"not enough disk space to checkpoint step {step} in {self.workdir}: about {needed / 2**20:.0f} MiB "
+                f"needed, {free / 2**20:.0f} MiB free; {self._previous(step)}; free some space and rerun to resume"
             )
-    if not path.exists() and jax.process_index() == 0:
-        path.write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n")
+
+    def _previous(self, step: int | None) -> str:
+        saved = [s for s in self._latest.all_steps() if step is None or s < step]
+        return f"the checkpoint at step {max(saved)} is intact" if saved else "no checkpoint was saved yet"
+
+    @contextlib.contextmanager
+    def _write_errors(self, step: int | None):
+        """OS errors while writing (also those of an asynchronous save, which surface later) -> one line."""
+        try:
+            yield
+        except Exception as err:  # orbax / tensorstore wrap OS errors in ValueError or RuntimeError
+            text = str(err)
+            full = (isinstance(err, OSError) and err.errno == errno.ENOSPC) or "No space left on device" in text
+            if not (full or isinstance(err, OSError) or "os_error_code" in text):
+                raise
+            what = "the disk is full" if full else _first_line(err)
+            at = f" at step {step}" if step is not None else ""
+            raise errors.CheckpointError(
+                f"writing a checkpoint{at} in {self.workdir} failed: {what}; {self._previous(step)}; "
+                "free some space (or fix the disk) and rerun to resume"
+            ) from None
+
+
+def _item_handlers() -> dict:
+    """Named up front, so a fresh manager can read a checkpoint's layout before restoring it."""
+    return {STATE: ocp.StandardCheckpointHandler(), INTEGRITY: ocp.JsonCheckpointHandler()}
+
+
+def _save_args(state):
+    return ocp.args.Composite(**{STATE: ocp.args.StandardSave(state),
+                                 INTEGRITY: ocp.args.JsonSave({"leaf_checksums": fingerprint(state)})})
+
+
+def _restore_verified(manager, step: int, target_state):
+    differences = _layout_differences(manager, step, target_state)
+    if differences:
+        raise _Unusable("; ".join(differences), damaged=False)
+    try:
+        restored = manager.restore(step, args=ocp.args.Composite(
+            **{STATE: ocp.args.StandardRestore(target_state), INTEGRITY: ocp.args.JsonRestore()}))
+    except Exception as err:  # truncated / missing / unreadable files: tensorstore, json and OS errors
+        raise _Unusable(f"unreadable: {_first_line(err)}", damaged=True) from None
+    state, integrity = restored[STATE], restored[INTEGRITY]
+    saved = (integrity or {}).get("leaf_checksums")
+    actual = fingerprint(state)
+    if saved != actual:
+        paths = [jax.tree_util.keystr(path) for path, _ in jax.tree_util.tree_leaves_with_path(state)]
+        bad = [p for p, s, a in zip(paths, saved or [], actual) if s != a] or ["its checksum record"]
+        raise _Unusable(f"contents differ from their checksums in {', '.join(bad[:3])}", damaged=True)
+    return state
+
+
+def _layout_differences(manager, step: int, target_state) -> list[str]:
+    """'path: saved shape -> this run's shape' for the leaves that differ (a different model, class count,
+    optimizer...). Empty when the layouts agree or the saved layout cannot be read (then restoring tells)."""
+    try:
+        saved_tree = manager.item_metadata(step)[STATE].tree
+        saved = {_path_name(p): tuple(getattr(m, "shape", None) or ()) for p, m in jax.tree_util.tree_leaves_with_path(saved_tree)}
+    except Exception:
+        return []
+    wanted = {_path_name(p): tuple(np.shape(x)) for p, x in jax.tree_util.tree_leaves_with_path(target_state)}
+    differences = [f"{name}: saved {saved[name]}, this run {wanted[name]}"
+                   for name in wanted if name in saved and saved[name] != wanted[name]]
+    differences += [f"{name}: not in the checkpoint" for name in wanted if name not in saved]
+    differences += [f"{name}: only in the checkpoint" for name in saved if name not in wanted]
+    return differences[:3] + ([f"{len(differences) - 3} more"] if len(differences) > 3 else [])
+
+
+def _path_name(path) -> str:
+    """One spelling for a leaf's path whether it comes from the live state or orbax's metadata."""
+    parts = []
+    for entry in path:
+        for attribute in ("key", "name", "idx"):
+            if hasattr(entry, attribute):
+                parts.append(str(getattr(entry, attribute)))
+                break
+    return "/".join(parts)
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0][:240] if text else type(err).__name__

@@ -5,7 +5,6 @@ restarts from a checkpoint at step s continues exactly as if it had never stoppe
 """
 
 import contextlib
-import pathlib
 import signal
 import time
 
@@ -18,11 +17,12 @@ from jaxcnn import augment, errors, models
 from jaxcnn.data import DeviceDataset, eval_batches, get_dataset_spec, load_split, train_batch_indices
 from jaxcnn.train import metrics as metrics_lib
 from jaxcnn.train import parallel
-from jaxcnn.train.checkpoint import Checkpointer, write_or_check_config
+from jaxcnn.train.checkpoint import Checkpointer
 from jaxcnn.train.config import TrainConfig
 from jaxcnn.train.optim import make_optimizer
 from jaxcnn.train.state import create_train_state
 from jaxcnn.train.steps import make_steps
+from jaxcnn.train.workdir import archive_previous_run, prepare_workdir, write_or_check_config
 
 
 class TrainingInterrupted(errors.UserError):
@@ -61,18 +61,6 @@ class _StopFlag:
                 signal.signal(sig, handler)
 
 
-def _prepare_workdir(workdir) -> pathlib.Path:
-    workdir = pathlib.Path(workdir).absolute()
-    try:
-        workdir.mkdir(parents=True, exist_ok=True)
-        probe = workdir / f".write_test{jax.process_index()}"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as err:
-        raise errors.ConfigError(f"cannot write to --workdir {workdir} ({err.strerror}); choose a writable directory")
-    return workdir
-
-
 def evaluate(eval_step, state, dataset: DeviceDataset, batch_size: int) -> dict:
     """Test loss / accuracy over every example exactly once (the last batch padded and masked)."""
     totals = None
@@ -82,11 +70,13 @@ def evaluate(eval_step, state, dataset: DeviceDataset, batch_size: int) -> dict:
     return metrics_lib.summarize(totals)
 
 
-def train_and_evaluate(config: TrainConfig, workdir, *, devices=None) -> dict:
+def train_and_evaluate(config: TrainConfig, workdir, *, devices=None, new_run: bool = False) -> dict:
     """Train `config.model` on `config.dataset`, evaluating each epoch; returns the final metrics.
 
     Runs data-parallel over `devices` (default: every device of every process; multi-host runs call
     `jaxcnn.train.distributed.initialize` first). Every process calls this with the same config.
+    Resumes from the workdir's newest good checkpoint; `new_run` first moves an earlier run's files to
+    workdir/archive/<time>/ instead.
     """
     config.validate()
     spec = get_dataset_spec(config.dataset)
@@ -104,7 +94,11 @@ def train_and_evaluate(config: TrainConfig, workdir, *, devices=None) -> dict:
     if data_parallel.axis_name is not None:  # pmap: BatchNorm averages its statistics over the device axis
         train_model = models.get_model(config.model, num_classes=num_classes, dtype=dtype,
                                        bn_axis_name=data_parallel.axis_name, **model_options)
-    workdir = _prepare_workdir(workdir)
+    workdir = prepare_workdir(workdir)
+    if new_run:
+        archived = archive_previous_run(workdir)
+        if archived:
+            metrics_lib.say(f"--new_run: moved the previous run's files to {archived}")
 
     train_images, train_labels = load_split(config.dataset, "train", config.data_dir)
     test_images, test_labels = load_split(config.dataset, "test", config.data_dir)
@@ -128,6 +122,7 @@ def train_and_evaluate(config: TrainConfig, workdir, *, devices=None) -> dict:
         augment_fn=augment.make_batch_augmenter(policy),
         label_smoothing=config.label_smoothing, aux_loss_weight=config.aux_loss_weight,
         axis_name=data_parallel.axis_name, train_model=train_model, grad_accum_steps=config.grad_accum_steps,
+        steps_per_epoch=steps_per_epoch,
     )
     train_step, eval_step = data_parallel.compile(steps)
 
@@ -135,8 +130,12 @@ def train_and_evaluate(config: TrainConfig, workdir, *, devices=None) -> dict:
     latest = checkpointer.latest_step()
     write_or_check_config(workdir, config, resuming=latest is not None)
     if latest is not None:
-        state = checkpointer.restore(state)
-        metrics_lib.say(f"Resuming from checkpoint at step {latest} (epoch {latest // steps_per_epoch + 1}) in {workdir}")
+        restored = checkpointer.restore(state)
+        for line in restored.moved_aside:
+            metrics_lib.say(f"warning: {line}")
+        state = restored.state
+        metrics_lib.say(f"Resuming from checkpoint at step {restored.step} (epoch {restored.step // steps_per_epoch + 1}) "
+                        f"in {workdir}")
     processes = f" in {jax.process_count()} processes" if jax.process_count() > 1 else ""
     accumulation = f" ({config.grad_accum_steps} micro-batches per update)" if config.grad_accum_steps > 1 else ""
     metrics_lib.say(
@@ -167,10 +166,22 @@ def train_and_evaluate(config: TrainConfig, workdir, *, devices=None) -> dict:
 def _run_epochs(config, state, data_parallel, train_step, eval_step, train_data, test_data, checkpointer, writer,
                 progress, stop, *, steps_per_epoch, total_steps, num_epochs) -> dict:
     """The epoch loop. `state` arrives (and checkpoints leave) in the global layout; it trains in the
-    layout of `data_parallel` (stacked per device under pmap)."""
+    layout of `data_parallel` (stacked per device under pmap). Metric sums and the non-finite record live
+    in the state, so the host reads them only at log windows and saves, and a resumed run reports exactly
+    what an uninterrupted one would."""
     step = int(state.step)
     state = data_parallel.to_device(state)
     eval_batch_size = config.batch_size // config.grad_accum_steps  # the micro-batch: fits wherever training does
+
+    def save(state, **kwargs):
+        """Checkpoint unless the state went non-finite: then stop, keeping the last good checkpoint."""
+        global_state = data_parallel.to_global(state)
+        error = metrics_lib.nonfinite_error(global_state.nonfinite, checkpointer.latest_step())
+        if error:
+            raise error
+        checkpointer.save(global_state, **kwargs)
+        return global_state
+
     final = {}
     if step >= total_steps:
         test = evaluate(eval_step, state, test_data, eval_batch_size)
@@ -178,29 +189,26 @@ def _run_epochs(config, state, data_parallel, train_step, eval_step, train_data,
         return {f"test_{k}": v for k, v in test.items()}
     while step < total_steps:
         epoch = step // steps_per_epoch
-        epoch_end = min((epoch + 1) * steps_per_epoch, total_steps)
+        epoch_first_step = epoch * steps_per_epoch
+        epoch_end = min(epoch_first_step + steps_per_epoch, total_steps)
         order = train_batch_indices(config.seed, epoch, train_data.num_examples, config.batch_size)
-        progress.start_epoch(epoch + 1, num_epochs, epoch_end - epoch * steps_per_epoch, step - epoch * steps_per_epoch,
-                             config.batch_size)
-        epoch_start_time, epoch_start_step = time.perf_counter(), step
-        epoch_sums = window_sums = None
-        window_steps = 0
+        progress.start_epoch(epoch + 1, num_epochs, epoch_end - epoch_first_step, step - epoch_first_step, config.batch_size)
+        epoch_start_time, epoch_start_step, window_start = time.perf_counter(), step, step
         while step < epoch_end:
-            state, sums = train_step(state, train_data.batch(order[step - epoch * steps_per_epoch]))
+            state, _ = train_step(state, train_data.batch(order[step - epoch_first_step]))
             step += 1
-            window_steps += 1
-            window_sums = sums if window_sums is None else jax.tree.map(lambda a, b: a + b, window_sums, sums)
             # Multi-host: the stop flag is agreed on at window ends only (one all-gather per window).
-            window_end = window_steps == config.log_every_steps or step == epoch_end
+            window_end = (step - epoch_first_step) % config.log_every_steps == 0 or step == epoch_end
             stopping = stop.agreed() if window_end or jax.process_count() == 1 else None
             if window_end or stopping:
-                window = metrics_lib.summarize(window_sums)
-                metrics_lib.check_finite(window, step)
-                progress.advance(window_steps, config.batch_size, window["loss"])
-                epoch_sums = window_sums if epoch_sums is None else jax.tree.map(lambda a, b: a + b, epoch_sums, window_sums)
-                window_sums, window_steps = None, 0
+                running = metrics_lib.summarize(data_parallel.to_global(state.epoch_sums))
+                error = metrics_lib.nonfinite_error(data_parallel.to_global(state.nonfinite), checkpointer.latest_step())
+                if error:
+                    raise error
+                progress.advance(step - window_start, config.batch_size, running["loss"])
+                window_start = step
             if stopping:
-                checkpointer.save(data_parallel.to_global(state), force=True)
+                save(state, force=True)
                 checkpointer.wait()
                 progress.close()
                 raise TrainingInterrupted(
@@ -208,10 +216,10 @@ def _run_epochs(config, state, data_parallel, train_step, eval_step, train_data,
                     "run the same command again to resume"
                 )
             if step % config.checkpoint_every_steps == 0:
-                checkpointer.save(data_parallel.to_global(state))
+                save(state)
         progress.close()
         seconds = time.perf_counter() - epoch_start_time
-        train = metrics_lib.summarize(epoch_sums)
+        train = metrics_lib.summarize(data_parallel.to_global(state.epoch_sums))
         test = evaluate(eval_step, state, test_data, eval_batch_size)
         images_per_s = (step - epoch_start_step) * config.batch_size / seconds
         metrics_lib.say(metrics_lib.epoch_summary_line(epoch + 1, num_epochs, train, test, seconds, images_per_s))
@@ -222,9 +230,8 @@ def _run_epochs(config, state, data_parallel, train_step, eval_step, train_data,
             "epoch_seconds": seconds,
             "images_per_second": images_per_s,
         }
+        global_state = save(state, force=True)
         writer.write(step, final)
         writer.plot()
-        global_state = data_parallel.to_global(state)
-        checkpointer.save(global_state, force=True)
         checkpointer.save_best(global_state, test["accuracy"])
     return final

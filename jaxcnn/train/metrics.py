@@ -4,7 +4,6 @@ This is the one module of the library that prints. Only process 0 writes, so mul
 """
 
 import json
-import math
 import pathlib
 import sys
 import time
@@ -13,6 +12,7 @@ import jax
 import numpy as np
 
 from jaxcnn import errors
+from jaxcnn.train.state import NONFINITE_GRADIENTS, NONFINITE_LOSS
 
 
 class NumericalError(errors.UserError, FloatingPointError):
@@ -28,13 +28,17 @@ def summarize(sums: dict) -> dict:
     return out
 
 
-def check_finite(metrics: dict, step: int) -> None:
-    for name, value in metrics.items():
-        if not math.isfinite(value):
-            raise NumericalError(
-                f"{name} became {value} at step {step}; the last good checkpoint is kept. "
-                "Lower --learning_rate or add warmup (--warmup_epochs)"
-            )
+def nonfinite_error(nonfinite, last_good_step: int | None) -> NumericalError | None:
+    """The error for `TrainState.nonfinite` ((first bad step or -1, NONFINITE_* bits)), or None if all is well."""
+    step, what = (int(v) for v in np.asarray(jax.device_get(nonfinite)).reshape(-1, 2)[0])
+    if step < 0:
+        return None
+    quantities = [name for bit, name in ((NONFINITE_LOSS, "loss"), (NONFINITE_GRADIENTS, "gradients")) if what & bit]
+    kept = f"the last good checkpoint (step {last_good_step}) is kept" if last_good_step is not None else "no checkpoint was saved"
+    return NumericalError(
+        f"{' and '.join(quantities)} became NaN or Inf at step {step}; stopped without saving the damaged state, "
+        f"{kept}. Lower --learning_rate, add warmup (--warmup_epochs) or use --dtype=float32"
+    )
 
 
 class ProgressBar:
@@ -80,12 +84,25 @@ def epoch_summary_line(epoch: int, epochs: int, train: dict, test: dict, seconds
 
 
 class MetricsWriter:
-    """Appends metrics to workdir/metrics.jsonl and to TensorBoard event files in workdir/tensorboard."""
+    """Appends metrics to workdir/metrics.jsonl and to TensorBoard event files in workdir/tensorboard.
+
+    A resumed run replays the steps after its checkpoint; a step already in metrics.jsonl (written before
+    the process died, and bitwise the same when replayed) is not written twice.
+    """
 
     def __init__(self, workdir: pathlib.Path):
         self.enabled = jax.process_index() == 0
         self.path = workdir / "metrics.jsonl"
         self._tb = None
+        self._written_steps = set()
+        if self.enabled and self.path.exists():
+            from jaxcnn import viz
+
+            self._written_steps = {row.get("step") for row in viz.read_metrics(self.path)}
+            text = self.path.read_bytes()
+            if text and not text.endswith(b"\n"):  # a line cut short by a kill: end it, so the next one is whole
+                with self.path.open("a") as f:
+                    f.write("\n")
         if self.enabled:
             import tensorflow as tf  # already loaded by TFDS; its summary ops write TensorBoard's format
 
@@ -93,8 +110,9 @@ class MetricsWriter:
             self._tb = tf.summary.create_file_writer(str(workdir / "tensorboard"))
 
     def write(self, step: int, metrics: dict) -> None:
-        if not self.enabled:
+        if not self.enabled or step in self._written_steps:
             return
+        self._written_steps.add(step)
         with self.path.open("a") as f:
             f.write(json.dumps({"step": step, "time": time.time(), **metrics}) + "\n")
         with self._tb.as_default():

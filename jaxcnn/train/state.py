@@ -7,6 +7,12 @@ import jax
 import jax.numpy as jnp
 import optax
 
+# The metric sums a train step adds up (see `jaxcnn.train.steps`): sums, not means, so that any number of
+# steps, devices or padded examples average exactly.
+TRAIN_METRIC_SUMS = ("loss_sum", "correct", "count", "aux_loss_sum", "grad_norm_sum")
+# `TrainState.nonfinite[1]`: which quantity stopped being finite, as bits.
+NONFINITE_LOSS, NONFINITE_GRADIENTS = 1, 2
+
 
 class TrainState(flax.struct.PyTreeNode):
     step: jax.Array  # int32 scalar: optimizer steps taken
@@ -14,6 +20,15 @@ class TrainState(flax.struct.PyTreeNode):
     batch_stats: Any
     opt_state: optax.OptState
     rng: jax.Array  # uint32[2] raw key; per-step keys are fold_in(rng, step), so resume is exact
+    # The current epoch's running metric sums, added inside the compiled step: a run resumed mid-epoch
+    # reports bitwise the epoch metrics of a run that never stopped.
+    epoch_sums: dict
+    # int32[2]: (first step whose loss or gradients were not finite, or -1; NONFINITE_* bits of which).
+    nonfinite: jax.Array
+
+
+def zero_metric_sums() -> dict:
+    return {name: jnp.zeros((), jnp.float32) for name in TRAIN_METRIC_SUMS}
 
 
 def create_train_state(model, tx: optax.GradientTransformation, seed: int, image_shape) -> TrainState:
@@ -35,4 +50,6 @@ def create_train_state(model, tx: optax.GradientTransformation, seed: int, image
         batch_stats=variables.get("batch_stats", {}),
         opt_state=tx.init(params),
         rng=train_rng,
+        epoch_sums=zero_metric_sums(),
+        nonfinite=jnp.array([-1, 0], jnp.int32),
     )

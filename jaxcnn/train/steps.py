@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxcnn.train.state import TrainState
+from jaxcnn.train.state import NONFINITE_GRADIENTS, NONFINITE_LOSS, TrainState
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +57,7 @@ def make_steps(
     axis_name: str | None = None,
     train_model=None,
     grad_accum_steps: int = 1,
+    steps_per_epoch: int | None = None,
 ) -> StepFunctions:
     """Build the pure step functions for one model / optimizer / dataset combination.
 
@@ -65,6 +66,9 @@ def make_steps(
     BatchNorm statistics over the global batch. Either way the numbers equal those of one device.
     `grad_accum_steps=k`: the batch is split into k micro-batches whose gradients `tx` (an
     `optax.MultiSteps`) accumulates into one update; only one micro-batch of activations is live at a time.
+    The train step also adds its metric sums into `state.epoch_sums` (restarting them at each multiple of
+    `steps_per_epoch`) and records in `state.nonfinite` the first step whose loss or gradients were not
+    finite, so the host can check both whenever it likes without fetching every step's metrics.
     """
     train_model = train_model or model
 
@@ -120,7 +124,10 @@ def make_steps(
         params, batch_stats, opt_state = carry
         if axis_name is not None:
             metrics = jax.lax.psum(metrics, axis_name)
-        new_state = state.replace(step=state.step + 1, params=params, batch_stats=batch_stats, opt_state=opt_state)
+        new_state = state.replace(
+            step=state.step + 1, params=params, batch_stats=batch_stats, opt_state=opt_state,
+            epoch_sums=add_to_epoch_sums(state, metrics, steps_per_epoch), nonfinite=record_nonfinite(state, metrics),
+        )
         return new_state, metrics
 
     def eval_step(state: TrainState, batch: dict) -> dict:
@@ -131,6 +138,20 @@ def make_steps(
         return sums if axis_name is None else jax.lax.psum(sums, axis_name)
 
     return StepFunctions(train_step=train_step, eval_step=eval_step)
+
+
+def add_to_epoch_sums(state: TrainState, metrics: dict, steps_per_epoch: int | None) -> dict:
+    """The running sums of the epoch this step belongs to: a step that starts an epoch starts from zero."""
+    starts_epoch = (state.step % steps_per_epoch == 0) if steps_per_epoch else False
+    return {name: jnp.where(starts_epoch, 0.0, total) + metrics[name] for name, total in state.epoch_sums.items()}
+
+
+def record_nonfinite(state: TrainState, metrics: dict) -> jax.Array:
+    """(step, what) of the first step (counted from 1) whose loss or gradient norm was NaN or Inf."""
+    what = (jnp.where(jnp.isfinite(metrics["loss_sum"]), 0, NONFINITE_LOSS)
+            | jnp.where(jnp.isfinite(metrics["grad_norm_sum"]), 0, NONFINITE_GRADIENTS))
+    first = (state.nonfinite[0] < 0) & (what > 0)
+    return jnp.where(first, jnp.stack([state.step + 1, what]).astype(jnp.int32), state.nonfinite)
 
 
 def augment_global_batch(augment_fn, key: jax.Array, images: jax.Array, axis_name: str | None = None) -> jax.Array:
