@@ -7,6 +7,8 @@ XLA_FLAGS=--xla_force_host_platform_device_count=N (and, for multi-host, one pro
         train_and_evaluate for each run on the first `devices` devices (all when null), in one process
     python tests/train/scale_run.py cli --workdir=... --coordinator_address=... ...
         the real command line, experiments.mnist.main(argv)
+    SCALE_RUN_KILL_AT_STEP=N python tests/train/scale_run.py cli ...
+        the same, but the process SIGKILLs itself as soon as training reaches step N (fault injection)
 
 Both train on TFDS's mock MNIST (random images, fixed seed: the same data in every process), and can use
 the model `smooth_bn_net` registered here. `read_checkpoint` loads a run's latest checkpoint as NumPy
@@ -14,6 +16,7 @@ arrays for the test to compare.
 """
 
 import json
+import os
 import pathlib
 import sys
 
@@ -60,9 +63,50 @@ def register_smooth_bn_net() -> None:
                 x = nn.avg_pool(jnp.tanh(x).astype(self.dtype), (2, 2), (2, 2))
             return nn.Dense(self.num_classes, dtype=self.dtype, name="head")(x.mean(axis=(1, 2)))
 
+    class DropoutBNNet(nn.Module):
+        """Conv-BN-ReLU-maxpool, dropout, Dense: every source of randomness a train step has."""
+
+        num_classes: int = 10
+        dtype: Any = jnp.float32
+        bn_axis_name: str | None = None
+
+        @nn.compact
+        def __call__(self, x, train: bool = False):
+            x = nn.Conv(8, (3, 3), use_bias=False, dtype=self.dtype)(x)
+            x = layers.BatchNorm(use_running_average=not train, axis_name=self.bn_axis_name)(x)
+            x = nn.max_pool(nn.relu(x), (2, 2), (2, 2))
+            x = nn.Dropout(0.3, deterministic=not train)(x.reshape(x.shape[0], -1))
+            return nn.Dense(self.num_classes, dtype=self.dtype)(x)
+
     if "smooth_bn_net" not in models.list_models():
         models.registry.register("smooth_bn_net", SmoothBNNet, input_shape=(28, 28, 1),
                                  description="test-only: conv-BN-tanh-avgpool x2, Dense")
+        models.registry.register("dropout_bn_net", DropoutBNNet, input_shape=(28, 28, 1),
+                                 description="test-only: conv-BN-ReLU-maxpool, dropout 0.3, Dense")
+
+
+def _kill_at_step(step: int) -> None:
+    """Make the compiled train step SIGKILL this process once the state reaches `step`: no handler runs,
+    no checkpoint is finished, exactly like `kill -9` or a machine dying."""
+    import os
+    import signal
+
+    from jaxcnn.train import parallel
+
+    compile_steps = parallel.JitDataParallel.compile
+
+    def compile_with_kill(self, steps):
+        train_step, eval_step = compile_steps(self, steps)
+
+        def train_step_then_maybe_die(state, batch):
+            state, sums = train_step(state, batch)
+            if int(state.step) == step:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return state, sums
+
+        return train_step_then_maybe_die, eval_step
+
+    parallel.JitDataParallel.compile = compile_with_kill
 
 
 def _runs(spec: str) -> None:
@@ -80,6 +124,8 @@ def main(argv: list[str]) -> None:
     import tensorflow_datasets as tfds
 
     register_smooth_bn_net()
+    if os.environ.get("SCALE_RUN_KILL_AT_STEP"):
+        _kill_at_step(int(os.environ["SCALE_RUN_KILL_AT_STEP"]))
     with tfds.testing.mock_data(num_examples=MOCK_EXAMPLES):
         if argv[0] == "runs":
             _runs(argv[1])

@@ -1,0 +1,55 @@
+"""Fault injection: a run SIGKILLed at random steps and resumed each time ends bitwise equal to a run that
+never stopped: parameters, BatchNorm statistics, optimizer state, RNG, metric sums and metrics.jsonl.
+
+The kills come from inside the process (tests/train/scale_run.py, SCALE_RUN_KILL_AT_STEP): SIGKILL runs no
+handler and finishes no checkpoint, so the run loses everything since its last completed save, including
+asynchronous saves still being written, as when a machine dies. The model has BatchNorm and dropout and the
+policy random flips and crops, so every source of randomness a step has must come back exactly.
+"""
+
+import json
+import random
+import signal
+
+import jax
+import numpy as np
+
+from scale_run import read_checkpoint
+from test_parallel import finish, run_in_subprocess
+
+STEPS_PER_EPOCH, EPOCHS = 8, 3  # 64 mock examples, batch 8
+TOTAL_STEPS = STEPS_PER_EPOCH * EPOCHS
+TIMING_KEYS = ("time", "epoch_seconds", "images_per_second")
+
+
+def _flags(tmp_path, workdir):
+    return [f"--workdir={workdir}", f"--data_dir={tmp_path / 'tfds'}", "--dataset=mnist", "--model=dropout_bn_net",
+            "--batch_size=8", f"--epochs={EPOCHS}", "--learning_rate=0.05", "--augment=flip,crop2",
+            "--progress_bar=false", "--checkpoint_every_steps=3", "--log_every_steps=2", "--keep_checkpoints=2"]
+
+
+def _metrics_without_timing(workdir):
+    rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in row.items() if k not in TIMING_KEYS} for row in rows]
+
+
+def test_runs_killed_at_random_steps_and_resumed_end_bitwise_equal_to_an_uninterrupted_run(tmp_path):
+    reference_dir, killed_dir = tmp_path / "reference", tmp_path / "killed"
+    reference = run_in_subprocess(["cli", *_flags(tmp_path, reference_dir)], devices=1)
+    kill_steps = sorted(random.Random(20261122).sample(range(1, TOTAL_STEPS + 1), 3))
+    for step in kill_steps:
+        process = run_in_subprocess(["cli", *_flags(tmp_path, killed_dir)], devices=1,
+                                    env_extra={"SCALE_RUN_KILL_AT_STEP": str(step)})
+        out, _ = process.communicate(timeout=300)
+        assert process.returncode == -signal.SIGKILL, f"expected a SIGKILL at step {step}:\n{out[-3000:]}"
+    resumed = finish(run_in_subprocess(["cli", *_flags(tmp_path, killed_dir)], devices=1), timeout=300)
+    assert "Resuming from checkpoint at step" in resumed, resumed[-3000:]
+    finish(reference, timeout=300)
+
+    expected, actual = read_checkpoint(reference_dir), read_checkpoint(killed_dir)
+    assert int(expected["step"]) == int(actual["step"]) == TOTAL_STEPS
+    for (path, want), got in zip(jax.tree_util.tree_leaves_with_path(expected), jax.tree.leaves(actual), strict=True):
+        np.testing.assert_array_equal(got, want, err_msg=f"{jax.tree_util.keystr(path)} after kills at {kill_steps}")
+    assert _metrics_without_timing(killed_dir) == _metrics_without_timing(reference_dir)
+    assert len(_metrics_without_timing(killed_dir)) == EPOCHS  # each epoch once, however often it was replayed
+    assert sorted(p.name for p in (killed_dir / "best").iterdir()) == sorted(p.name for p in (reference_dir / "best").iterdir())
