@@ -3,6 +3,7 @@
 Each experiment parses into its own `FlagValues`, so several experiments can run in one process (tests).
 """
 
+import logging
 import sys
 
 from absl import flags
@@ -17,6 +18,7 @@ def define_flags(fv: flags.FlagValues, *, dataset: str, datasets: list[str], mod
     define = _Definer(fv)
     define.enum("dataset", dataset, datasets, "TFDS dataset name.")
     define.string("model", model, "Model name (python -m jaxcnn.models --list).")
+    define.integer("num_classes", _DEFAULTS.num_classes, "Output classes (0: the dataset's).")
     define.string("workdir", None, "Run directory: checkpoints, metrics, TensorBoard. Rerun to resume.")
     define.bool("new_run", False, "Start over in a --workdir that holds another run: its files are moved to "
                 "workdir/archive/<UTC time>/ first (nothing is deleted).")
@@ -63,9 +65,20 @@ class _Definer:
         return lambda *args, **kwargs: define(*args, flag_values=self._fv, **kwargs)
 
 
+class _ShortLibraryErrors(logging.Filter):
+    """Orbax logs the traceback of a failed background write before the main thread re-raises the error,
+    which `main` turns into its one line: keep orbax's record to a short line of its own."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "orbax" in record.pathname and record.levelno >= logging.ERROR:
+            record.msg, record.args = record.getMessage().splitlines()[0][:300], ()
+            record.exc_info = record.exc_text = None
+        return True
+
+
 def config_from_flags(f: flags.FlagValues) -> TrainConfig:
     return TrainConfig(
-        dataset=f.dataset, model=f.model, batch_size=f.batch_size, epochs=f.epochs, optimizer=f.optimizer,
+        dataset=f.dataset, model=f.model, num_classes=f.num_classes, batch_size=f.batch_size, epochs=f.epochs, optimizer=f.optimizer,
         learning_rate=f.learning_rate, momentum=f.momentum, schedule=f.schedule, warmup_epochs=f.warmup_epochs,
         weight_decay=f.weight_decay, label_smoothing=f.label_smoothing, augment=f.augment,
         aux_loss_weight=f.aux_loss_weight, seed=f.seed, checkpoint_every_steps=f.checkpoint_every_steps,
@@ -84,7 +97,7 @@ def main(argv: list[str], *, dataset: str, datasets: list[str], model: str) -> N
     try:
         extra = fv(argv)
     except flags.Error as err:  # unknown flag, bad value, unreadable --flagfile ...
-        sys.exit(f"error: {str(err).splitlines()[0]} (see --help)")
+        sys.exit(f"error: {str(err).splitlines()[0].removeprefix('ERROR:: ')} (see --help)")
     if len(extra) > 1:
         sys.exit(f"error: unexpected arguments {extra[1:]}; all options are --flags (see --help)")
     if not fv.workdir:
@@ -97,6 +110,7 @@ def main(argv: list[str], *, dataset: str, datasets: list[str], model: str) -> N
         sys.exit(2)
     from jaxcnn.train.loop import TrainingInterrupted, train_and_evaluate  # after start-up: may build arrays
 
+    logging.getLogger("absl").addFilter(_ShortLibraryErrors())
     try:
         train_and_evaluate(config, fv.workdir, new_run=fv.new_run)
     except TrainingInterrupted as err:

@@ -6,6 +6,8 @@ Fashion-MNIST prepares offline from Debian's package when it is installed (see
 
 import os
 import pathlib
+import socket
+import urllib.parse
 
 import numpy as np
 
@@ -15,11 +17,32 @@ from jaxcnn.data.catalog import get_dataset_spec
 
 
 _READ_CHUNK = 10_000  # examples per tf.data batch when reading a split into memory
+_PROBE_TIMEOUT_S = 10  # TFDS itself retries an unreachable host with backoff for minutes
 
 
 def default_data_dir() -> str:
     """TFDS's own default, so datasets prepared by other TFDS users are found too."""
     return os.environ.get("TFDS_DATA_DIR", os.path.join(os.path.expanduser("~"), "tensorflow_datasets"))
+
+
+def _unreachable_download_host(builder) -> str | None:
+    """The first host of the dataset's download URLs that cannot be reached (offline), or None."""
+    for url in (builder.url_infos or {}):
+        parsed = urllib.parse.urlparse(url)
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        try:
+            socket.create_connection((parsed.hostname, port), timeout=_PROBE_TIMEOUT_S).close()
+        except OSError:
+            return parsed.hostname
+    return None
+
+
+def _unavailable(name: str, data_dir: str, why: str) -> errors.DatasetUnavailableError:
+    hint = " or install Debian's dataset-fashion-mnist (bash launch/setup.sh --data)" if name == "fashion_mnist" else ""
+    return errors.DatasetUnavailableError(
+        f"dataset {name!r} is not prepared in {data_dir} and could not be downloaded ({why}); "
+        f"connect to the internet once{hint}, or point --data_dir at a directory where TFDS already prepared it"
+    )
 
 
 def _prepare(builder, name: str, data_dir: str) -> None:
@@ -31,6 +54,10 @@ def _prepare(builder, name: str, data_dir: str) -> None:
         manual_dir = pathlib.Path(data_dir) / "downloads" / "manual" / "fashion_mnist"
         fashion_mnist_offline.write_upstream_files(manual_dir)
         download_config = tfds.download.DownloadConfig(manual_dir=str(manual_dir))
+    else:
+        host = _unreachable_download_host(builder)
+        if host:
+            raise _unavailable(name, data_dir, f"{host} is unreachable")
     try:
         builder.download_and_prepare(download_config=download_config)
     except download_manager.NonMatchingChecksumError as err:
@@ -39,12 +66,7 @@ def _prepare(builder, name: str, data_dir: str) -> None:
             f"delete {data_dir}/downloads and retry"
         ) from err
     except (OSError, ConnectionError) as err:  # requests' errors derive from OSError
-        hint = " or install Debian's dataset-fashion-mnist (bash launch/setup.sh --data)" if name == "fashion_mnist" else ""
-        raise errors.DatasetUnavailableError(
-            f"dataset {name!r} is not prepared in {data_dir} and could not be downloaded "
-            f"({type(err).__name__}); connect to the internet once{hint}, "
-            f"or point --data_dir at a directory where TFDS already prepared it"
-        ) from err
+        raise _unavailable(name, data_dir, type(err).__name__) from err
 
 
 def load_split(name: str, split: str, data_dir: str | None = None) -> tuple[np.ndarray, np.ndarray]:

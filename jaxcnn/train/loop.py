@@ -61,6 +61,13 @@ class _StopFlag:
                 signal.signal(sig, handler)
 
 
+def _check_model_accepts(model, image_shape) -> None:
+    """Trace the model on an abstract batch: a too-small input raises its one-line ShapeError here."""
+    images = jax.ShapeDtypeStruct((2, *image_shape), jnp.float32)
+    jax.eval_shape(lambda x: model.init({"params": jax.random.PRNGKey(0), "dropout": jax.random.PRNGKey(0)}, x,
+                                        train=True), images)
+
+
 def evaluate(eval_step, state, dataset: DeviceDataset, batch_size: int) -> dict:
     """Test loss / accuracy over every example exactly once (the last batch padded and masked)."""
     totals = None
@@ -100,6 +107,7 @@ def train_and_evaluate(config: TrainConfig, workdir, *, devices=None, new_run: b
         if archived:
             metrics_lib.say(f"--new_run: moved the previous run's files to {archived}")
 
+    _check_model_accepts(model, spec.image_shape)  # shape errors in seconds, before loading any data
     train_images, train_labels = load_split(config.dataset, "train", config.data_dir)
     test_images, test_labels = load_split(config.dataset, "test", config.data_dir)
     if train_labels.max() >= num_classes:
