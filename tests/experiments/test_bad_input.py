@@ -1,0 +1,169 @@
+"""Every mistake a user can make on the command line ends in one line saying what was wrong and what to do,
+with a non-zero exit code and no traceback; nothing the user had is lost.
+
+The checks that need no data run as real subprocesses (the exit code and stderr a user sees); those that
+train run in-process under tfds.testing.mock_data.
+"""
+
+import json
+import os
+import pathlib
+import shutil
+import socket
+import subprocess
+import sys
+import uuid
+
+import pytest
+import tensorflow_datasets as tfds
+
+from experiments import cifar, mnist
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def _cli(tmp_path, *flags, module="experiments.mnist", devices=1):
+    env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}", "JAX_PLATFORMS": "cpu"}
+    result = subprocess.run([sys.executable, "-m", module, f"--workdir={tmp_path / 'run'}",
+                             f"--data_dir={tmp_path / 'tfds'}", *flags],
+                            capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    return result.returncode, result.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    "flags, code, message",
+    [
+        (["--model=resnet9000"], 2, "error: unknown model 'resnet9000'; choose one of: airbench, cnn256,"),
+        (["--dataset=svhn"], 1, "error: flag --dataset=svhn: value should be one of <mnist|fashion_mnist>"),
+        (["--augment=flip,spin"], 2, "error: unknown augmentation 'spin'"),
+        (["--optimizer=adagrad"], 2, "error: unknown optimizer 'adagrad'; choose one of: adamw, sgd"),
+        (["--learning_rate=-1"], 2, "error: --learning_rate must be positive, got -1.0"),
+        (["--batch_size=0"], 2, "error: --batch_size must be positive, got 0"),
+        (["--epochs=0"], 2, "error: --epochs must be positive, got 0.0"),
+        (["--epochs=abc"], 1, "error: flag --epochs=abc: could not convert string to float"),
+        (["--flagfile=/nonexistent.flags"], 1, "error: Unable to open flagfile: [Errno 2] No such file or directory: "
+                                               "'/nonexistent.flags'"),
+        # vgg16's five 2x2 pools take 28x28 to 0x0: caught by tracing the model, before any data is read
+        (["--model=vgg16"], 2, "error: layer 'pool5' (MaxPool2d): input 1x1 is too small for this max pooling "
+                               "(kernel 2, stride 2, padding (0, 0), dilation 1): output height = floor((1 + 0 + 0"),
+    ],
+)
+def test_bad_flags_exit_with_one_line(tmp_path, flags, code, message):
+    returncode, last = _cli(tmp_path, *flags)
+    assert (returncode, last[: len(message)]) == (code, message)
+
+
+def test_a_batch_that_does_not_divide_across_devices_names_a_fix(tmp_path):
+    returncode, last = _cli(tmp_path, "--batch_size=12", devices=8)
+    assert returncode == 2
+    assert last == "error: --batch_size=12 does not divide across 8 devices; use a multiple of 8, e.g. 8"
+
+
+def test_an_unwritable_workdir_is_named(tmp_path):
+    (tmp_path / "a_file").write_text("not a directory")
+    returncode, last = _cli(tmp_path, f"--workdir={tmp_path / 'a_file' / 'run'}")
+    assert returncode == 2
+    assert last == f"error: cannot write to --workdir {tmp_path / 'a_file' / 'run'} (Not a directory); choose a writable directory"
+
+
+def _run_in_process(main, argv, capsys) -> tuple[int, str]:
+    """(exit code, last stderr line) of an experiment's main, as the shell would see them."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    code = exit_info.value.code
+    err = capsys.readouterr().err
+    assert "Traceback" not in err, err
+    if isinstance(code, str):  # sys.exit("message"): Python prints it and exits with 1
+        return 1, code
+    return code, err.strip().splitlines()[-1]
+
+
+def _mnist_argv(workdir, *flags):
+    return ["mnist", "--dataset=mnist", "--model=simple_cnn", f"--workdir={workdir}", f"--data_dir={workdir.parent / 'tfds'}",
+            "--batch_size=8", "--epochs=1", "--progress_bar=false", *flags]
+
+
+def test_a_dataset_unavailable_offline_says_how_to_get_it_at_once(tmp_path, capsys, monkeypatch):
+    def offline(address, *args, **kwargs):
+        raise OSError(f"no route to {address[0]}")
+
+    monkeypatch.setattr(socket, "create_connection", offline)
+    code, last = _run_in_process(cifar.main, ["cifar", f"--workdir={tmp_path / 'run'}", f"--data_dir={tmp_path / 'tfds'}",
+                                              "--model=resnet20"], capsys)
+    assert code == 2
+    assert last == (f"error: dataset 'cifar10' is not prepared in {tmp_path / 'tfds'} and could not be downloaded "
+                    "(www.cs.toronto.edu is unreachable); connect to the internet once, or point --data_dir at a "
+                    "directory where TFDS already prepared it")
+
+
+def test_a_class_count_mismatch_on_restore_names_the_difference(tmp_path, capsys):
+    workdir = tmp_path / "run"
+    with tfds.testing.mock_data(num_examples=16):
+        mnist.main(_mnist_argv(workdir, "--num_classes=10"))
+        code, last = _run_in_process(mnist.main, _mnist_argv(workdir, "--num_classes=12", "--epochs=2"), capsys)
+        assert code == 2
+        assert last == (f"error: {workdir} holds a run with a different setup (num_classes: 10 -> 12); restore the "
+                        "original flags, use a new --workdir, or pass --new_run to archive the old run and start a new one")
+        # Without the config record (a workdir copied without it), the checkpoint's own shapes tell.
+        (workdir / "config.json").rename(tmp_path / "config.json.moved")
+        code, last = _run_in_process(mnist.main, _mnist_argv(workdir, "--num_classes=12", "--epochs=2"), capsys)
+    assert code == 2
+    assert "does not fit this run's state (params/fc2/bias: saved (10,), this run (12,); params/fc2/kernel: saved (32, 10), this run (32, 12)" in last, last
+    assert sorted(p.name for p in (workdir / "checkpoints").iterdir()) == ["2"]  # kept as it was
+
+
+def test_new_run_archives_the_previous_run_instead_of_deleting_it(tmp_path, capsys):
+    workdir = tmp_path / "run"
+    with tfds.testing.mock_data(num_examples=16):
+        mnist.main(_mnist_argv(workdir, "--num_classes=10"))
+        capsys.readouterr()
+        mnist.main(_mnist_argv(workdir, "--num_classes=12", "--new_run"))
+    out = capsys.readouterr().out
+    [archived] = (workdir / "archive").iterdir()
+    assert f"--new_run: moved the previous run's files to {archived}" in out
+    assert json.loads((archived / "config.json").read_text())["num_classes"] == 10
+    assert (archived / "checkpoints" / "2").is_dir() and (archived / "metrics.jsonl").exists()
+    assert json.loads((workdir / "config.json").read_text())["num_classes"] == 12
+    assert len((workdir / "metrics.jsonl").read_text().splitlines()) == 1
+
+
+def test_nan_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(tmp_path, capsys):
+    workdir = tmp_path / "run"
+    with tfds.testing.mock_data(num_examples=64):
+        code, last = _run_in_process(mnist.main, _mnist_argv(workdir, "--learning_rate=1e30", "--schedule=constant",
+                                                              "--checkpoint_every_steps=1", "--log_every_steps=1"), capsys)
+    assert code == 2
+    prefix = "error: loss and gradients became NaN or Inf at step "
+    assert last.startswith(prefix), last
+    bad_step = int(last[len(prefix):].split(";")[0])
+    assert 1 < bad_step <= 8
+    assert (f"stopped without saving the damaged state, the last good checkpoint (step {bad_step - 1}) is kept"
+            in last)
+    saved = sorted(int(p.name) for p in (workdir / "checkpoints").iterdir())
+    assert saved and max(saved) == bad_step - 1
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A real 4 MiB filesystem, or skip where mounting is not permitted."""
+    mount_point = tmp_path / f"disk-{uuid.uuid4().hex[:6]}"
+    mount_point.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount_point)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    yield mount_point
+    subprocess.run(["umount", str(mount_point)], check=False)
+
+
+def test_a_full_disk_at_checkpoint_time_is_one_line_and_keeps_the_data(tmp_path, tiny_disk, capsys):
+    shutil.copytree(ROOT / "launch" / "flags", tiny_disk / "flags")  # something of the user's on that disk
+    with tfds.testing.mock_data(num_examples=16):
+        code, last = _run_in_process(mnist.main, ["mnist", "--dataset=mnist", "--model=tiny_vgg",
+                                                  f"--workdir={tiny_disk / 'run'}", f"--data_dir={tmp_path / 'tfds'}",
+                                                  "--batch_size=8", "--epochs=1", "--progress_bar=false"], capsys)
+    assert code == 2
+    assert last.startswith(f"error: not enough disk space to checkpoint step 2 in {tiny_disk / 'run'}: about "), last
+    assert last.endswith("no checkpoint was saved yet; free some space and rerun to resume")
+    assert sorted(p.name for p in (tiny_disk / "flags").iterdir()) == sorted(p.name for p in (ROOT / "launch/flags").iterdir())
