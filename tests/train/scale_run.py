@@ -7,8 +7,8 @@ XLA_FLAGS=--xla_force_host_platform_device_count=N (and, for multi-host, one pro
         train_and_evaluate for each run on the first `devices` devices (all when null), in one process
     python tests/train/scale_run.py cli --workdir=... --coordinator_address=... ...
         the real command line, experiments.mnist.main(argv)
-    SCALE_RUN_KILL_AT_STEP=N python tests/train/scale_run.py cli ...
-        the same, but the process SIGKILLs itself as soon as training reaches step N (fault injection)
+    SCALE_RUN_SIGNAL_AT_STEP=KILL:N python tests/train/scale_run.py cli ...
+        the same, but the process sends itself SIGKILL (or TERM, INT) as soon as training reaches step N
 
 Both train on TFDS's mock MNIST (random images, fixed seed: the same data in every process), and can use
 the model `smooth_bn_net` registered here. `read_checkpoint` loads a run's latest checkpoint as NumPy
@@ -85,9 +85,10 @@ def register_smooth_bn_net() -> None:
                                  description="test-only: conv-BN-ReLU-maxpool, dropout 0.3, Dense")
 
 
-def _kill_at_step(step: int) -> None:
-    """Make the compiled train step SIGKILL this process once the state reaches `step`: no handler runs,
-    no checkpoint is finished, exactly like `kill -9` or a machine dying."""
+def _signal_at_step(signal_name: str, step: int) -> None:
+    """Make the compiled train step send this process SIG`signal_name` once the state reaches `step`.
+    SIGKILL runs no handler and finishes no checkpoint, exactly like `kill -9` or a machine dying;
+    SIGTERM is a deterministic preemption notice."""
     import os
     import signal
 
@@ -95,18 +96,18 @@ def _kill_at_step(step: int) -> None:
 
     compile_steps = parallel.JitDataParallel.compile
 
-    def compile_with_kill(self, steps):
+    def compile_with_signal(self, steps):
         train_step, eval_step = compile_steps(self, steps)
 
-        def train_step_then_maybe_die(state, batch):
+        def train_step_then_maybe_signal(state, batch):
             state, sums = train_step(state, batch)
             if int(state.step) == step:
-                os.kill(os.getpid(), signal.SIGKILL)
+                os.kill(os.getpid(), signal.Signals[f"SIG{signal_name}"])
             return state, sums
 
-        return train_step_then_maybe_die, eval_step
+        return train_step_then_maybe_signal, eval_step
 
-    parallel.JitDataParallel.compile = compile_with_kill
+    parallel.JitDataParallel.compile = compile_with_signal
 
 
 def _runs(spec: str) -> None:
@@ -124,8 +125,9 @@ def main(argv: list[str]) -> None:
     import tensorflow_datasets as tfds
 
     register_smooth_bn_net()
-    if os.environ.get("SCALE_RUN_KILL_AT_STEP"):
-        _kill_at_step(int(os.environ["SCALE_RUN_KILL_AT_STEP"]))
+    if os.environ.get("SCALE_RUN_SIGNAL_AT_STEP"):
+        signal_name, step = os.environ["SCALE_RUN_SIGNAL_AT_STEP"].split(":")
+        _signal_at_step(signal_name, int(step))
     with tfds.testing.mock_data(num_examples=MOCK_EXAMPLES):
         if argv[0] == "runs":
             _runs(argv[1])

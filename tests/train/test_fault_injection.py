@@ -1,7 +1,7 @@
 """Fault injection: a run SIGKILLed at random steps and resumed each time ends bitwise equal to a run that
 never stopped: parameters, BatchNorm statistics, optimizer state, RNG, metric sums and metrics.jsonl.
 
-The kills come from inside the process (tests/train/scale_run.py, SCALE_RUN_KILL_AT_STEP): SIGKILL runs no
+The kills come from inside the process (tests/train/scale_run.py, SCALE_RUN_SIGNAL_AT_STEP): SIGKILL runs no
 handler and finishes no checkpoint, so the run loses everything since its last completed save, including
 asynchronous saves still being written, as when a machine dies. The model has BatchNorm and dropout and the
 policy random flips and crops, so every source of randomness a step has must come back exactly.
@@ -39,7 +39,7 @@ def test_runs_killed_at_random_steps_and_resumed_end_bitwise_equal_to_an_uninter
     kill_steps = sorted(random.Random(20261122).sample(range(1, TOTAL_STEPS + 1), 3))
     for step in kill_steps:
         process = run_in_subprocess(["cli", *_flags(tmp_path, killed_dir)], devices=1,
-                                    env_extra={"SCALE_RUN_KILL_AT_STEP": str(step)})
+                                    env_extra={"SCALE_RUN_SIGNAL_AT_STEP": f"KILL:{step}"})
         out, _ = process.communicate(timeout=300)
         assert process.returncode == -signal.SIGKILL, f"expected a SIGKILL at step {step}:\n{out[-3000:]}"
     resumed = finish(run_in_subprocess(["cli", *_flags(tmp_path, killed_dir)], devices=1), timeout=300)

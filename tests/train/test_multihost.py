@@ -86,6 +86,28 @@ def test_two_processes_resume_under_pmap_from_a_jit_checkpoint_like_an_uninterru
     _assert_same_training(multi_dir, tmp_path / "reference", steps=16)
 
 
+def test_sigterm_to_one_process_stops_both_at_the_same_step_with_a_checkpoint_and_they_resume(tmp_path):
+    """A preempted host: only process 1 gets SIGTERM (sent to itself at step 5, tests/train/scale_run.py).
+    Both agree on the step (an all-gather of the stop flag at each log window's end, here step 6), save
+    that step's checkpoint together, exit 130, and resume from it."""
+    workdir, address = tmp_path / "multihost", f"localhost:{_free_port()}"
+    flags = [*_flags(tmp_path, workdir, 2), "--log_every_steps=2", "--checkpoint_every_steps=1000",
+             f"--coordinator_address={address}", "--num_processes=2"]
+    processes = [run_in_subprocess(["cli", *flags, f"--process_id={i}"], devices=2,
+                                   env_extra={"SCALE_RUN_SIGNAL_AT_STEP": "TERM:5"} if i == 1 else None)
+                 for i in range(2)]
+    outs = [p.communicate(timeout=300)[0] for p in processes]
+    assert [p.returncode for p in processes] == [130, 130], outs[1][-3000:]
+    lines = [out.strip().splitlines()[-1] for out in outs]
+    assert lines[1] == f"interrupted: SIGTERM at step 6: checkpoint saved in {workdir}; run the same command again to resume"
+    assert lines[0] == lines[1].replace("SIGTERM", "SIGTERM (on another process)")
+    assert sorted(int(p.name) for p in (workdir / "checkpoints").iterdir()) == [6]
+
+    resumed = _two_processes(tmp_path, workdir, 2, "--log_every_steps=2", "--checkpoint_every_steps=1000")
+    assert "Resuming from checkpoint at step 6 (epoch 1)" in resumed[0], resumed[0][-3000:]
+    assert int(read_checkpoint(workdir)["step"]) == 16  # 2 epochs x 8 steps
+
+
 def test_half_given_multihost_flags_are_a_one_line_error(tmp_path):
     process = run_in_subprocess(["cli", *_flags(tmp_path, tmp_path, 1), "--coordinator_address=localhost:1234"],
                                 devices=1)

@@ -1,3 +1,4 @@
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -6,7 +7,7 @@ import pytest
 
 from conftest import TinyNet
 from jaxcnn import augment
-from jaxcnn.train.state import create_train_state
+from jaxcnn.train.state import NONFINITE_GRADIENTS, create_train_state
 from jaxcnn.train.steps import cross_entropy, make_steps
 
 
@@ -76,3 +77,44 @@ def test_auxiliary_heads_add_weighted_loss_and_train():
     plain_new, _ = plain_step(plain_state, batch)
     np.testing.assert_array_equal(plain_new.params["aux_head"]["kernel"], plain_state.params["aux_head"]["kernel"])
     assert float(plain_metrics["loss_sum"]) == pytest.approx(float(metrics["loss_sum"]), rel=1e-5)
+
+
+class _SqrtOfZeroNet(TinyNet):
+    """TinyNet plus 0 * sqrt(w) with w initialised to 0: the loss stays finite, its gradient is NaN."""
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        logits = super().__call__(x, train)
+        w = self.param("w", nn.initializers.zeros, ())
+        return logits + 0.0 * jnp.sqrt(w)
+
+
+def test_epoch_sums_add_up_each_step_and_restart_at_each_epoch():
+    model = TinyNet(num_classes=4)
+    tx = optax.sgd(0.05)
+    state = create_train_state(model, tx, seed=0, image_shape=(12, 12, 1))
+    steps = make_steps(model, tx, num_classes=4, mean=(0.1,), std=(0.3,), augment_fn=lambda key, x: x, steps_per_epoch=3)
+    train_step = jax.jit(steps.train_step)
+    batch, per_step = _learnable_batch(16), []
+    for _ in range(5):
+        state, metrics = train_step(state, batch)
+        per_step.append(metrics)
+        if int(state.step) in (3, 5):  # the end of epoch 1, then two steps into epoch 2
+            steps_in_epoch = per_step[:3] if int(state.step) == 3 else per_step[3:]
+            for name, total in state.epoch_sums.items():
+                np.testing.assert_allclose(total, sum(float(m[name]) for m in steps_in_epoch), rtol=1e-6, err_msg=name)
+    assert float(state.epoch_sums["count"]) == 32
+
+
+def test_nonfinite_gradients_are_recorded_with_their_step_even_when_the_loss_is_finite():
+    model = _SqrtOfZeroNet(num_classes=4)
+    tx = optax.sgd(0.05)
+    state = create_train_state(model, tx, seed=0, image_shape=(12, 12, 1))
+    steps = make_steps(model, tx, num_classes=4, mean=(0.1,), std=(0.3,), augment_fn=lambda key, x: x)
+    state = state.replace(step=jnp.int32(41))
+    state, metrics = jax.jit(steps.train_step)(state, _learnable_batch(8))
+    assert np.isfinite(float(metrics["loss_sum"])) and not np.isfinite(float(metrics["grad_norm_sum"]))
+    assert state.nonfinite.tolist() == [42, NONFINITE_GRADIENTS]
+    state, metrics = jax.jit(steps.train_step)(state, _learnable_batch(8))
+    assert not np.isfinite(float(metrics["loss_sum"]))  # the NaN update reached the parameters...
+    assert state.nonfinite.tolist() == [42, NONFINITE_GRADIENTS]  # ...but the record keeps the first bad step
