@@ -1,4 +1,8 @@
-"""Shared fixtures: real Fashion-MNIST (prepared offline once per machine) and a tiny learnable model."""
+"""Shared fixtures: real Fashion-MNIST (prepared offline once per machine), small real disks, and a tiny
+learnable model."""
+
+import subprocess
+import uuid
 
 import flax.linen as nn
 import pytest
@@ -16,6 +20,27 @@ def fashion_mnist():
     train = load_split("fashion_mnist", "train")
     test = load_split("fashion_mnist", "test")
     return (*train, *test)
+
+
+@pytest.fixture
+def mount_small_disk(tmp_path):
+    """`mount_small_disk(mib)` -> a real tmpfs of that size (unmounted afterwards), to fill up for
+    full-disk tests; skips where mounting is not permitted (not root, or no CAP_SYS_ADMIN)."""
+    mounted = []
+
+    def mount(mib: int):
+        mount_point = tmp_path / f"disk-{uuid.uuid4().hex[:6]}"
+        mount_point.mkdir()
+        result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={mib}m", "tmpfs", str(mount_point)],
+                                capture_output=True, text=True)
+        if result.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
+        mounted.append(mount_point)
+        return mount_point
+
+    yield mount
+    for mount_point in mounted:
+        subprocess.run(["umount", str(mount_point)], check=False)
 
 
 class TinyNet(nn.Module):

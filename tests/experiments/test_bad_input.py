@@ -12,7 +12,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import uuid
 
 import pytest
 import tensorflow_datasets as tfds
@@ -144,20 +143,8 @@ def test_nan_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(tmp_p
     assert saved and max(saved) == bad_step - 1
 
 
-@pytest.fixture
-def tiny_disk(tmp_path):
-    """A real 4 MiB filesystem, or skip where mounting is not permitted."""
-    mount_point = tmp_path / f"disk-{uuid.uuid4().hex[:6]}"
-    mount_point.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount_point)],
-                             capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
-    yield mount_point
-    subprocess.run(["umount", str(mount_point)], check=False)
-
-
-def test_a_full_disk_at_checkpoint_time_is_one_line_and_keeps_the_data(tmp_path, tiny_disk, capsys):
+def test_a_full_disk_at_checkpoint_time_is_one_line_and_keeps_the_data(tmp_path, mount_small_disk, capsys):
+    tiny_disk = mount_small_disk(4)
     shutil.copytree(ROOT / "launch" / "flags", tiny_disk / "flags")  # something of the user's on that disk
     with tfds.testing.mock_data(num_examples=16):
         code, last = _run_in_process(mnist.main, ["mnist", "--dataset=mnist", "--model=tiny_vgg",

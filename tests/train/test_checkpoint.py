@@ -3,8 +3,6 @@
 import errno
 import pathlib
 import shutil
-import subprocess
-import uuid
 
 import jax
 import numpy as np
@@ -166,21 +164,9 @@ def test_a_write_error_during_saving_is_one_line_naming_the_intact_checkpoint(tm
         checkpointer.save(_state(20).replace(step=np.int32(20)), force=True)
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A real 3 MiB filesystem (tmpfs), or skip where mounting is not permitted."""
-    mount_point = tmp_path / f"disk-{uuid.uuid4().hex[:6]}"
-    mount_point.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount_point)],
-                            capture_output=True, text=True)
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
-    yield mount_point
-    subprocess.run(["umount", str(mount_point)], check=False)
-
-
 @pytest.mark.parametrize("free_space_check", [True, False])
-def test_a_really_full_disk_is_one_line_and_keeps_the_earlier_checkpoint(small_disk, monkeypatch, free_space_check):
+def test_a_really_full_disk_is_one_line_and_keeps_the_earlier_checkpoint(mount_small_disk, monkeypatch, free_space_check):
+    small_disk = mount_small_disk(3)
     monkeypatch.setattr(checkpoint_lib, "FREE_SPACE_MARGIN_BYTES", 0)  # the default margin exceeds this disk
     states = _save_steps(small_disk, [10])
     checkpointer = Checkpointer(small_disk)
