@@ -228,7 +228,7 @@ def _restore_verified(manager, step: int, target_state):
     saved = (integrity or {}).get("leaf_checksums")
     actual = fingerprint(state)
     if saved != actual:
-        paths = [jax.tree_util.keystr(path) for path, _ in jax.tree_util.tree_leaves_with_path(state)]
+        paths = [_path_name(path) for path, _ in jax.tree_util.tree_leaves_with_path(state)]
         bad = [p for p, s, a in zip(paths, saved or [], actual) if s != a] or ["its checksum record"]
         raise _Unusable(f"contents differ from their checksums in {', '.join(bad[:3])}", damaged=True)
     return state

@@ -37,7 +37,7 @@ def nonfinite_error(nonfinite, last_good_step: int | None) -> NumericalError | N
     kept = f"the last good checkpoint (step {last_good_step}) is kept" if last_good_step is not None else "no checkpoint was saved"
     return NumericalError(
         f"{' and '.join(quantities)} became NaN or Inf at step {step}; stopped without saving the damaged state, "
-        f"{kept}. Lower --learning_rate, add warmup (--warmup_epochs) or use --dtype=float32"
+        f"{kept}. Lower --learning_rate or add warmup (--warmup_epochs)"
     )
 
 
