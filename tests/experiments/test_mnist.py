@@ -31,6 +31,9 @@ def test_auxiliary_loss_flag_trains_the_aux_heads(tmp_path, capsys):
         ("--epochs=abc", "error: flag --epochs=abc: could not convert string to float"),
         ("--flagfile=/nonexistent.flags", "error: "),
         ("--augment=flip,spin", "error: unknown augmentation 'spin'"),
+        ("--augment=mixup", "error: augmentation 'mixup': mixup needs a number, e.g. mixup0.2"),
+        ("--tta=rotate", "error: unknown test-time augmentation 'rotate'; choose one of: flip, none, shiftN"),
+        ("--input_pipeline=disk", "error: flag --input_pipeline=disk: value should be one of <device|streaming>"),
     ],
 )
 def test_bad_input_exits_with_one_line(tmp_path, flag, message):
