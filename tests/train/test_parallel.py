@@ -111,6 +111,22 @@ def test_mixup_cutmix_and_tta_give_the_numbers_of_one_device_under_jit_and_pmap(
 
 
 @pytest.mark.slow
+def test_streaming_input_gives_the_numbers_of_one_device_under_jit_and_pmap(tmp_path):
+    """--input_pipeline=streaming: host batches become one global array sharded over the 8 devices."""
+    streaming = {"input_pipeline": "streaming", "augment": "flip,crop2,mixup0.4", "tta": "flip"}
+    runs = {"one_device": (1, streaming), "jit_8": (None, streaming), "pmap_8": (None, {"parallel": "pmap", **streaming})}
+    states = _train_in_8_device_process(tmp_path, runs)
+    assert [int(s["step"]) for s in states.values()] == [8, 8, 8]
+    for name in ("jit_8", "pmap_8"):
+        for part in ("params", "batch_stats", "opt_state"):
+            assert_trees_close(states[name][part], states["one_device"][part], f"{name} {part}")
+    finals = {name: json.loads((tmp_path / name / "final.json").read_text()) for name in runs}
+    for name in ("jit_8", "pmap_8"):
+        for metric in ("train_loss", "test_loss", "test_tta_loss"):
+            assert finals[name][metric] == pytest.approx(finals["one_device"][metric], rel=1e-4), (name, metric)
+
+
+@pytest.mark.slow
 def test_gradient_accumulation_under_pmap_matches_one_device_and_batchnorm_sees_the_micro_batch(tmp_path):
     accumulate = {"grad_accum_steps": 2, "batch_size": 16}  # micro-batches of 8: one example per device
     runs = {"one_device": (1, {"batch_size": 16}), "one_device_accum2": (1, accumulate),

@@ -11,22 +11,18 @@ import tensorflow_datasets as tfds
 from jaxcnn.train import TrainConfig, train_and_evaluate
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from scale_run import read_checkpoint  # noqa: E402
+from scale_run import read_checkpoint, wait_for_each_save  # noqa: E402
 
 
 @pytest.fixture
 def synchronous_checkpoints(monkeypatch):
-    """mock_data swaps tf.io.gfile / epath for a temporary file system while `as_dataset` runs, which streaming
-    does at each epoch's start; an orbax save still being written in the background then lands in the mock
-    (and the run fails). Waiting for each save keeps them apart. Real TFDS patches nothing."""
+    """Checkpoint saves that finish before the run goes on (see `scale_run.wait_for_each_save`: needed for
+    streaming under mock_data), undone after the test."""
     from jaxcnn.train.checkpoint import Checkpointer
 
     for name in ("save", "save_best"):
-        def save_and_wait(self, *args, _save=getattr(Checkpointer, name), **kwargs):
-            _save(self, *args, **kwargs)
-            self.wait()
-
-        monkeypatch.setattr(Checkpointer, name, save_and_wait)
+        monkeypatch.setattr(Checkpointer, name, getattr(Checkpointer, name))  # restored at teardown
+    wait_for_each_save()
 
 
 def _config(tmp_path, **overrides):
