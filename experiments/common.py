@@ -32,7 +32,13 @@ def define_flags(fv: flags.FlagValues, *, dataset: str, datasets: list[str], mod
     define.float("warmup_epochs", _DEFAULTS.warmup_epochs, "Linear warmup length (cosine) / rise (onecycle).")
     define.float("weight_decay", _DEFAULTS.weight_decay, "Decoupled weight decay on kernels (not biases/BN).")
     define.float("label_smoothing", _DEFAULTS.label_smoothing, "Label smoothing in [0, 1).")
-    define.string("augment", _DEFAULTS.augment, "default | none | comma list of ops, e.g. flip,crop4.")
+    define.string("augment", _DEFAULTS.augment, "default | none | comma list of ops, e.g. flip,crop4 or "
+                  "default,pca0.1,mixup0.2; mixupA / cutmixA mix pairs of examples and their labels (soft targets).")
+    define.string("tta", _DEFAULTS.tta, "Test-time augmentation: none | flip | shiftN | flip,shiftN. Reported as "
+                  "test_tta_accuracy beside the plain test accuracy.")
+    define.enum("input_pipeline", _DEFAULTS.input_pipeline, ["device", "streaming"],
+                "device: the dataset held on device as uint8 (small datasets); streaming: TFDS + tf.data, each "
+                "process reading its part, prefetched to device. Same augmentation either way.")
     define.float("aux_loss_weight", _DEFAULTS.aux_loss_weight, "Weight of auxiliary-head losses (0: off).")
     define.integer("seed", _DEFAULTS.seed, "Seed for init, data order and augmentation.")
     define.integer("checkpoint_every_steps", _DEFAULTS.checkpoint_every_steps, "Checkpoint interval in steps.")
@@ -84,6 +90,7 @@ def config_from_flags(f: flags.FlagValues) -> TrainConfig:
         aux_loss_weight=f.aux_loss_weight, seed=f.seed, checkpoint_every_steps=f.checkpoint_every_steps,
         keep_checkpoints=f.keep_checkpoints, log_every_steps=f.log_every_steps, data_dir=f.data_dir,
         progress_bar=f.progress_bar, parallel=f.parallel, grad_accum_steps=f.grad_accum_steps, dtype=f.dtype,
+        tta=f.tta, input_pipeline=f.input_pipeline,
     )
 
 

@@ -256,8 +256,8 @@ def make_batch_augmenter(policy: AugmentPolicy, colour_stats=None) -> Callable[[
     then `make_batch_mixer(policy, num_classes)`, whose soft labels `train.steps.cross_entropy` accepts."""
     if policy.mixes:
         raise errors.ConfigError(f"augmentation {policy}: mixup/cutmix change labels, which a per-example augmenter "
-                                 "cannot do; the experiment scripts do not apply them yet (in code: "
-                                 "make_batch_augmenter(policy.per_example()) then make_batch_mixer)")
+                                 "cannot do: use make_batch_augmenter(policy.per_example()), then make_batch_mixer "
+                                 "(training does both when --augment names them)")
     if policy.needs_colour_stats and colour_stats is None:
         raise errors.ConfigError("augmentation pca needs the dataset's colour statistics: "
                                  "make_batch_augmenter(policy, colour_stats=jaxcnn.data.stats.colour_stats(dataset))")
@@ -303,6 +303,19 @@ def make_batch_mixer(policy: AugmentPolicy, num_classes: int) -> Callable:
     al. 2019). Labels get the weights lambda and 1-lambda, cutmix's from the box area actually pasted, so
     each row sums to one. With both on, each example picks one of the two with probability 1/2.
     uint8 pixels stay on the [0, 255] scale (as float32). Without mixup or cutmix, labels become one-hot."""
+    mix_pairs = make_pair_mixer(policy, num_classes)
+
+    def mix_batch(key, images, labels):
+        keys = jax.random.split(key, images.shape[0])
+        return mix_pairs(keys, images, images[::-1], labels, labels[::-1])
+
+    return mix_batch
+
+
+def make_pair_mixer(policy: AugmentPolicy, num_classes: int) -> Callable:
+    """The pairing-free core of `make_batch_mixer`: fn(keys[N], images, partners, labels, partner_labels)
+    mixes row i with partners[i] using keys[i]. The train step uses it to mix across a batch sharded over
+    devices (`jaxcnn.train.steps.mix_global_batch`), where each device holds only some rows and partners."""
     if num_classes < 1:
         raise errors.ConfigError(f"num_classes must be positive, got {num_classes}")
 
@@ -332,10 +345,8 @@ def make_batch_mixer(policy: AugmentPolicy, num_classes: int) -> Callable:
         mixed, lam = results[0]
         return mixed, lam * one_hot + (1 - lam) * partner_hot
 
-    def mix_batch(key, images, labels):
+    def mix_pairs(keys, images, partners, labels, partner_labels):
         _check_images(images)
-        images = images.astype(jnp.float32)
-        keys = jax.random.split(key, images.shape[0])
-        return jax.vmap(mix_one)(keys, images, images[::-1], labels, labels[::-1])
+        return jax.vmap(mix_one)(keys, images.astype(jnp.float32), partners.astype(jnp.float32), labels, partner_labels)
 
-    return mix_batch
+    return mix_pairs

@@ -10,9 +10,11 @@ counter-clockwise, as `np.rot90` does.
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-# RGB -> YIQ (NTSC): hue is the angle of (I, Q); luma Y is what saturation keeps.
-_RGB_TO_YIQ = jnp.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], jnp.float32)
+# RGB -> YIQ (NTSC): hue is the angle of (I, Q); luma Y is what saturation keeps. NumPy, so that importing
+# this module starts no JAX backend (the config validates --augment before multi-host start-up).
+_RGB_TO_YIQ = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], np.float32)
 _LUMA = _RGB_TO_YIQ[0]
 
 

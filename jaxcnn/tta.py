@@ -3,7 +3,8 @@
 The class probabilities of all views are averaged before the argmax and the loss, a cheap accuracy
 gain for models trained with the same augmentations. `make_tta_eval_step` returns an eval step with
 the same signature and metric sums as `jaxcnn.train.steps` (masked, so padded examples never count),
-so `jaxcnn.train.loop.evaluate` can use either.
+so `jaxcnn.train.loop.evaluate` can use either. Training (`--tta=flip`) evaluates both: `with_tta_sums`
+adds the TTA sums under their own names, so curves of plain test accuracy stay comparable across runs.
 """
 
 import dataclasses
@@ -64,8 +65,9 @@ def views_of(images: jax.Array, views: TTAViews) -> list[jax.Array]:
     return out
 
 
-def make_tta_eval_step(model, views: TTAViews, *, mean, std) -> Callable[[object, dict], dict]:
-    """eval_step(state, batch) -> {'loss_sum', 'correct', 'count'} with probabilities averaged over views."""
+def make_tta_eval_step(model, views: TTAViews, *, mean, std, axis_name: str | None = None) -> Callable[[object, dict], dict]:
+    """eval_step(state, batch) -> {'loss_sum', 'correct', 'count'} with probabilities averaged over views;
+    under `jax.pmap` over `axis_name` the sums are added over devices, as the plain eval step's are."""
 
     def predict(state, images):
         variables = {"params": state.params, "batch_stats": state.batch_stats}
@@ -80,7 +82,28 @@ def make_tta_eval_step(model, views: TTAViews, *, mean, std) -> Callable[[object
         true_prob = jnp.take_along_axis(probs, labels[:, None], axis=1)[:, 0]
         loss = -jnp.log(jnp.maximum(true_prob, 1e-12))
         correct = (jnp.argmax(probs, axis=-1) == labels).astype(jnp.float32)
-        return {"loss_sum": jnp.sum(loss * mask), "correct": jnp.sum(correct * mask), "count": jnp.sum(mask)}
+        sums = {"loss_sum": jnp.sum(loss * mask), "correct": jnp.sum(correct * mask), "count": jnp.sum(mask)}
+        return sums if axis_name is None else jax.lax.psum(sums, axis_name)
 
     eval_step.predict = predict
     return eval_step
+
+
+def with_tta_sums(eval_step: Callable, tta_step: Callable) -> Callable[[object, dict], dict]:
+    """One eval step giving the plain sums plus 'tta_loss_sum' and 'tta_accuracy_sum', which
+    `train.metrics.summarize` turns into 'tta_loss' and 'tta_accuracy' (per counted example)."""
+
+    def both(state, batch):
+        tta = tta_step(state, batch)
+        return {**eval_step(state, batch), "tta_loss_sum": tta["loss_sum"], "tta_accuracy_sum": tta["correct"]}
+
+    return both
+
+
+def add_to_steps(steps, model, views: TTAViews, *, mean, std, axis_name: str | None = None):
+    """`steps` (a `train.steps.StepFunctions`) whose eval step also reports the TTA sums (`with_tta_sums`);
+    unchanged when `views` is the image alone (--tta=none)."""
+    if views.count == 1:
+        return steps
+    tta_step = make_tta_eval_step(model, views, mean=mean, std=std, axis_name=axis_name)
+    return dataclasses.replace(steps, eval_step=with_tta_sums(steps.eval_step, tta_step))

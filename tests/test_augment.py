@@ -207,6 +207,21 @@ def test_pca_lighting_moves_colour_along_the_data_principal_components_only(rgb_
         augment.make_batch_augmenter(_policy("pca0.1"))
 
 
+def test_pca_lighting_on_one_channel_is_a_brightness_shift_of_alpha_pixel_stds(fashion):
+    """Grayscale (Fashion-MNIST, --augment=pca0.1 in training): the one component is the intensity axis and
+    its eigenvalue the pixel variance, so each image brightens by alpha ~ N(0, 0.1) pixel standard deviations."""
+    colour = stats.colour_stats("fashion_mnist")
+    assert np.array(colour.eigenvectors).shape == (1, 1) and colour.eigenvalues[0] == pytest.approx(colour.std[0] ** 2, rel=1e-4)
+    images = jnp.tile(jnp.asarray(fashion, jnp.float32) / 255, (32, 1, 1, 1))  # 2048 examples, float: no clipping
+    out = _augmenter(_policy("pca0.1"), colour_stats=colour)(jax.random.PRNGKey(0), images)
+    shift = np.asarray(out - images)
+    np.testing.assert_allclose(shift, shift[:, :1, :1] * np.ones_like(shift), atol=1e-6)  # one shift per image
+    alphas = shift[:, 0, 0, 0] / colour.std[0]
+    assert abs(alphas.mean()) < 0.01 and alphas.std() == pytest.approx(0.1, rel=0.08)
+    uint8_out = _augmenter(_policy("pca0.1"), colour_stats=colour)(jax.random.PRNGKey(0), fashion)
+    assert uint8_out.dtype == jnp.uint8 and bool(jnp.any(uint8_out != fashion))
+
+
 def test_colour_ops_on_uint8_round_and_clip(fashion):
     out = _augmenter(_policy("brightness0.5,contrast0.5"))(jax.random.PRNGKey(1), fashion)
     assert out.dtype == jnp.uint8

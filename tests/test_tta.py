@@ -73,3 +73,29 @@ def test_parse_views():
     assert str(tta.TTAViews(True, 2)) == "flip,shift2" and tta.parse_views("none").count == 1
     with pytest.raises(errors.ConfigError, match="unknown test-time augmentation 'rotate'; choose one of: flip, none, shiftN"):
         tta.parse_views("flip,rotate")
+
+
+def test_training_eval_step_adds_tta_sums_over_a_padded_last_batch_counting_each_example_once(trained):
+    """The eval step training uses with --tta: plain and TTA sums from one pass over padded batches."""
+    from jaxcnn.data import DeviceDataset
+    from jaxcnn.train.loop import evaluate
+    from jaxcnn.train.steps import StepFunctions
+
+    model, state, plain_eval, test = trained
+    views = tta.parse_views("flip,shift2")
+    steps = tta.add_to_steps(StepFunctions(None, plain_eval), model, views, mean=_MEAN, std=_STD)
+    dataset = DeviceDataset(np.asarray(test["image"][:250]), np.asarray(test["label"][:250]))
+    batches = list(dataset.eval_batches(96))
+    assert [int(b["mask"].sum()) for b in batches] == [96, 96, 58]  # the last batch padded with 38 masked rows
+    result = evaluate(jax.jit(steps.eval_step), state, dataset, 96)
+    variables = {"params": state.params, "batch_stats": state.batch_stats}
+    images, labels = test["image"][:250], np.asarray(test["label"][:250])
+    manual = np.mean([jax.nn.softmax(model.apply(variables, normalize(v, _MEAN, _STD), train=False))
+                      for v in tta.views_of(images, views)], axis=0)
+    assert result["tta_accuracy"] == float((manual.argmax(-1) == labels).sum()) / 250
+    assert result["tta_loss"] == pytest.approx(float(-np.log(manual[np.arange(250), labels]).mean()), rel=1e-4)
+    plain = plain_eval(state, {k: v[:250] for k, v in test.items()})
+    assert result["accuracy"] == float(plain["correct"]) / 250  # the plain numbers stay as they were
+    assert result["loss"] == pytest.approx(float(plain["loss_sum"]) / 250, rel=1e-5)
+    assert result["tta_loss"] != pytest.approx(result["loss"], rel=1e-3)  # the views changed the predictions
+    assert tta.add_to_steps(steps, model, tta.parse_views("none"), mean=_MEAN, std=_STD) is steps

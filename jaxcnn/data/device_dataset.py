@@ -32,7 +32,10 @@ def eval_batches(num_examples: int, batch_size: int) -> Iterator[tuple[np.ndarra
 
 
 class DeviceDataset:
-    """uint8 images [N, H, W, C] and int32 labels [N], resident on device; `batch(idx)` gathers there."""
+    """uint8 images [N, H, W, C] and int32 labels [N], resident on device; `batch(idx)` gathers there.
+
+    `train_batches` / `eval_batches` are the interface the training loop uses, shared with
+    `jaxcnn.data.streaming.StreamingDataset`."""
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, data_sharding=None, batch_sharding=None):
         if images.dtype != np.uint8:
@@ -52,6 +55,19 @@ class DeviceDataset:
         indices = _put_process_rows(np.asarray(indices, np.int32), self._batch_sharding)
         mask = _put_process_rows(np.asarray(mask, bool), self._batch_sharding)
         return self._gather(self.images, self.labels, indices, mask)
+
+    def steps_per_epoch(self, batch_size: int) -> int:
+        return self.num_examples // batch_size
+
+    def train_batches(self, seed: int, epoch: int, batch_size: int, start_step: int = 0) -> Iterator[dict[str, jax.Array]]:
+        """One epoch's batches in `train_batch_indices` order, from step `start_step` on (resume)."""
+        for indices in train_batch_indices(seed, epoch, self.num_examples, batch_size)[start_step:]:
+            yield self.batch(indices)
+
+    def eval_batches(self, batch_size: int) -> Iterator[dict[str, jax.Array]]:
+        """Every example once, in order; the last batch padded and masked."""
+        for indices, mask in eval_batches(self.num_examples, batch_size):
+            yield self.batch(indices, mask)
 
 
 def _put_global(array: np.ndarray, sharding) -> jax.Array:

@@ -9,6 +9,7 @@ once (and checked by `tests/data/test_stats.py` against the real data), else a J
 
 import dataclasses
 import json
+import os
 import pathlib
 
 import numpy as np
@@ -84,7 +85,9 @@ def colour_stats(name: str, data_dir: str | None = None) -> ColourStats:
     stats = compute_colour_stats(load_split(name, "train", data_dir)[0])
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        cache.write_text(stats.to_json())
+        partial = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")  # processes sharing the dir never read half a file
+        partial.write_text(stats.to_json())
+        os.replace(partial, cache)
     except OSError:
         pass  # a read-only data dir: recompute next time
     return stats

@@ -78,7 +78,8 @@ def _as_numpy(dataset):
     return tfds.as_numpy(dataset)
 
 
-def _host_train_dataset(spec: StreamSpec, local_batch: int, seed: int, epoch: int, shuffle_buffer: int, start_step: int):
+def _host_train_dataset(spec: StreamSpec, local_batch: int, seed: int, epoch: int, shuffle_buffer: int, start_step: int,
+                        num_steps: int | None = None):
     import tensorflow as tf
     import tensorflow_datasets as tfds
 
@@ -89,24 +90,32 @@ def _host_train_dataset(spec: StreamSpec, local_batch: int, seed: int, epoch: in
     dataset = dataset.shuffle(shuffle_buffer, seed=this_seed, reshuffle_each_iteration=False)
     dataset = dataset.batch(local_batch, drop_remainder=True, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     dataset = dataset.skip(start_step)
+    if num_steps is not None:  # end exactly at the epoch's last step: no reading ahead past it in the background
+        dataset = dataset.take(max(num_steps - start_step, 0))
     options = tf.data.Options()
     options.deterministic = True
     return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
 def host_train_batches(spec: StreamSpec, *, batch_size: int, seed: int, epoch: int, shuffle_buffer: int = 10_000,
-                       start_step: int = 0) -> Iterator[dict[str, np.ndarray]]:
+                       start_step: int = 0, num_steps: int | None = None) -> Iterator[dict[str, np.ndarray]]:
     """This process's {'image': uint8 [b,H,W,C], 'label': int32 [b], 'mask': bool [b]} numpy batches for one
-    epoch (b = batch_size / processes, remainder dropped), from step `start_step` on."""
+    epoch (b = batch_size / processes, remainder dropped), from step `start_step` on (up to `num_steps`)."""
     _, count = spec.processes()
     local = _local_batch_size(batch_size, count)
-    for images, labels in _as_numpy(_host_train_dataset(spec, local, seed, epoch, shuffle_buffer, start_step)):
+    for images, labels in _as_numpy(_host_train_dataset(spec, local, seed, epoch, shuffle_buffer, start_step, num_steps)):
         yield {"image": images, "label": labels.astype(np.int32), "mask": np.ones(len(labels), bool)}
 
 
 def num_examples(spec: StreamSpec) -> int:
     """Examples in the whole split (all processes together)."""
-    return _builder(spec).info.splits[spec.split].num_examples
+    builder = _builder(spec)
+    try:
+        return builder.info.splits[spec.split].num_examples
+    except KeyError:  # metadata without split sizes (tfds.testing.mock_data): ask the dataset itself
+        dataset = builder.as_dataset(split=spec.split, as_supervised=True)
+        count = int(dataset.cardinality())
+        return count if count >= 0 else sum(1 for _ in dataset)
 
 
 def host_eval_batches(spec: StreamSpec, *, batch_size: int) -> Iterator[dict[str, np.ndarray]]:
@@ -148,13 +157,35 @@ def to_device(batches: Iterator[dict], sharding=None, prefetch: int = 2) -> Iter
 
 
 def train_batches(spec: StreamSpec, *, batch_size: int, seed: int, epoch: int, sharding=None, prefetch: int = 2,
-                  shuffle_buffer: int = 10_000, start_step: int = 0) -> Iterator[dict]:
+                  shuffle_buffer: int = 10_000, start_step: int = 0, num_steps: int | None = None) -> Iterator[dict]:
     """Device batches for one training epoch: `host_train_batches` prefetched to the device."""
     host = host_train_batches(spec, batch_size=batch_size, seed=seed, epoch=epoch, shuffle_buffer=shuffle_buffer,
-                              start_step=start_step)
+                              start_step=start_step, num_steps=num_steps)
     return to_device(host, sharding, prefetch)
 
 
 def eval_batches(spec: StreamSpec, *, batch_size: int, sharding=None, prefetch: int = 2) -> Iterator[dict]:
     """Device batches for evaluation: `host_eval_batches` prefetched to the device."""
     return to_device(host_eval_batches(spec, batch_size=batch_size), sharding, prefetch)
+
+
+class StreamingDataset:
+    """A split streamed with `DeviceDataset`'s loop interface (`--input_pipeline=streaming`): global batches
+    sharded by `sharding`, each process reading its own part of the split."""
+
+    def __init__(self, spec: StreamSpec, sharding=None, *, shuffle_buffer: int = 10_000, prefetch: int = 2):
+        self.spec, self.sharding, self.shuffle_buffer, self.prefetch = spec, sharding, shuffle_buffer, prefetch
+        self.num_examples = num_examples(spec)
+
+    def steps_per_epoch(self, batch_size: int) -> int:
+        """Steps every process can take: its parts hold at least floor(N / processes) examples."""
+        _, count = self.spec.processes()
+        return (self.num_examples // count) // _local_batch_size(batch_size, count)
+
+    def train_batches(self, seed: int, epoch: int, batch_size: int, start_step: int = 0) -> Iterator[dict]:
+        return train_batches(self.spec, batch_size=batch_size, seed=seed, epoch=epoch, sharding=self.sharding,
+                             prefetch=self.prefetch, shuffle_buffer=self.shuffle_buffer, start_step=start_step,
+                             num_steps=self.steps_per_epoch(batch_size))
+
+    def eval_batches(self, batch_size: int) -> Iterator[dict]:
+        return eval_batches(self.spec, batch_size=batch_size, sharding=self.sharding, prefetch=self.prefetch)

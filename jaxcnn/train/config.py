@@ -8,6 +8,7 @@ OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("cosine", "onecycle", "constant")
 PARALLEL_MODES = ("jit", "pmap")  # jit over a device mesh (default) or the same step under jax.pmap
 DTYPES = ("float32", "bfloat16")  # computation dtype; parameters, optimizer state and BN statistics stay float32
+INPUT_PIPELINES = ("device", "streaming")  # uint8 arrays resident on device, or TFDS + tf.data streamed per process
 # Fields that define what is being trained: resuming a workdir with different values is refused.
 IDENTITY_FIELDS = ("dataset", "model", "num_classes")
 
@@ -37,6 +38,8 @@ class TrainConfig:
     parallel: str = "jit"
     grad_accum_steps: int = 1  # batch_size stays the global batch per update, computed in this many micro-batches
     dtype: str = "float32"
+    tta: str = "none"  # test-time augmentation views (jaxcnn.tta.parse_views), reported beside plain accuracy
+    input_pipeline: str = "device"
 
     def validate(self) -> "TrainConfig":
         """Return self, or raise a one-line ConfigError naming the bad value."""
@@ -57,12 +60,22 @@ class TrainConfig:
             raise errors.unknown_name_error("parallel mode", self.parallel, PARALLEL_MODES)
         if self.dtype not in DTYPES:
             raise errors.unknown_name_error("dtype", self.dtype, DTYPES)
+        if self.input_pipeline not in INPUT_PIPELINES:
+            raise errors.unknown_name_error("input pipeline", self.input_pipeline, INPUT_PIPELINES)
+        self._validate_policies()
         if self.batch_size % self.grad_accum_steps:
             raise errors.ConfigError(
                 f"--batch_size={self.batch_size} does not split into --grad_accum_steps={self.grad_accum_steps} "
                 f"equal micro-batches; use a multiple of {self.grad_accum_steps}"
             )
         return self
+
+    def _validate_policies(self) -> None:
+        """--augment and --tta parse (imported here: the config must stay importable without JAX)."""
+        from jaxcnn import augment, tta
+
+        augment.parse_policy(self.augment, default=augment.AugmentPolicy())
+        tta.parse_views(self.tta)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

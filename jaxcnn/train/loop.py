@@ -13,12 +13,14 @@ import jax.numpy as jnp
 import numpy as np
 from jax.experimental import multihost_utils
 
-from jaxcnn import augment, errors, models
-from jaxcnn.data import DeviceDataset, eval_batches, get_dataset_spec, load_split, train_batch_indices
+from jaxcnn import augment, errors, models, tta
+from jaxcnn.data import get_dataset_spec
+from jaxcnn.data.stats import colour_stats
 from jaxcnn.train import metrics as metrics_lib
 from jaxcnn.train import parallel
 from jaxcnn.train.checkpoint import Checkpointer
 from jaxcnn.train.config import TrainConfig
+from jaxcnn.train.inputs import make_datasets
 from jaxcnn.train.optim import make_optimizer
 from jaxcnn.train.state import create_train_state
 from jaxcnn.train.steps import make_steps
@@ -68,11 +70,11 @@ def _check_model_accepts(model, image_shape) -> None:
                                         train=True), images)
 
 
-def evaluate(eval_step, state, dataset: DeviceDataset, batch_size: int) -> dict:
+def evaluate(eval_step, state, dataset, batch_size: int) -> dict:
     """Test loss / accuracy over every example exactly once (the last batch padded and masked)."""
     totals = None
-    for indices, mask in eval_batches(dataset.num_examples, batch_size):
-        sums = eval_step(state, dataset.batch(indices, mask))
+    for batch in dataset.eval_batches(batch_size):
+        sums = eval_step(state, batch)
         totals = sums if totals is None else jax.tree.map(lambda a, b: a + b, totals, sums)
     return metrics_lib.summarize(totals)
 
@@ -108,30 +110,25 @@ def train_and_evaluate(config: TrainConfig, workdir, *, devices=None, new_run: b
             metrics_lib.say(f"--new_run: moved the previous run's files to {archived}")
 
     _check_model_accepts(model, spec.image_shape)  # shape errors in seconds, before loading any data
-    train_images, train_labels = load_split(config.dataset, "train", config.data_dir)
-    test_images, test_labels = load_split(config.dataset, "test", config.data_dir)
-    if train_labels.max() >= num_classes:
-        raise errors.ConfigError(f"--num_classes={num_classes} but {config.dataset} has label {train_labels.max()}")
-    steps_per_epoch = len(train_images) // config.batch_size
-    if steps_per_epoch == 0:
-        raise errors.ConfigError(f"--batch_size={config.batch_size} exceeds the {len(train_images)} training examples")
+    train_data, test_data = make_datasets(config, mesh, num_classes)  # --input_pipeline: device or streaming
+    steps_per_epoch = train_data.steps_per_epoch(config.batch_size)
     total_steps = max(1, round(config.epochs * steps_per_epoch))
     num_epochs = -(-total_steps // steps_per_epoch)
-
-    replicated, sharded = parallel.replicated(mesh), parallel.batch_sharded(mesh)
-    train_data = DeviceDataset(train_images, train_labels, replicated, sharded)
-    test_data = DeviceDataset(test_images, test_labels, replicated, sharded)
 
     tx = make_optimizer(config, steps_per_epoch)
     # Created by a compiled init, so parameters are born replicated on every device; float32 whatever --dtype.
     state = data_parallel.create_state(lambda: create_train_state(model, tx, config.seed, spec.image_shape))
+    colour = colour_stats(config.dataset, config.data_dir) if policy.needs_colour_stats else None  # pcaF
     steps = make_steps(
         model, tx, num_classes=num_classes, mean=spec.mean, std=spec.std,
-        augment_fn=augment.make_batch_augmenter(policy),
+        augment_fn=augment.make_batch_augmenter(policy.per_example(), colour),
+        mix_fn=augment.make_pair_mixer(policy, num_classes) if policy.mixes else None,  # mixupA / cutmixA
         label_smoothing=config.label_smoothing, aux_loss_weight=config.aux_loss_weight,
         axis_name=data_parallel.axis_name, train_model=train_model, grad_accum_steps=config.grad_accum_steps,
         steps_per_epoch=steps_per_epoch,
     )
+    views = tta.parse_views(config.tta)
+    steps = tta.add_to_steps(steps, model, views, mean=spec.mean, std=spec.std, axis_name=data_parallel.axis_name)
     train_step, eval_step = data_parallel.compile(steps)
 
     checkpointer = Checkpointer(workdir, keep=config.keep_checkpoints)
@@ -147,10 +144,11 @@ def train_and_evaluate(config: TrainConfig, workdir, *, devices=None, new_run: b
     processes = f" in {jax.process_count()} processes" if jax.process_count() > 1 else ""
     accumulation = f" ({config.grad_accum_steps} micro-batches per update)" if config.grad_accum_steps > 1 else ""
     metrics_lib.say(
-        f"{config.model} on {config.dataset}: {len(train_images)} train / {len(test_images)} test images, "
+        f"{config.model} on {config.dataset}: {train_data.num_examples} train / {test_data.num_examples} test images, "
         f"batch {config.batch_size}{accumulation} on {mesh.devices.size} {mesh.devices.flat[0].platform} device(s)"
         f"{processes} (--parallel={config.parallel}, --dtype={config.dtype}), "
-        f"{num_epochs} epochs = {total_steps} steps, augment={policy}, workdir={workdir}"
+        f"{num_epochs} epochs = {total_steps} steps, augment={policy}, tta={views}, "
+        f"input={config.input_pipeline}, workdir={workdir}"
     )
 
     writer = metrics_lib.MetricsWriter(workdir)
@@ -199,11 +197,11 @@ def _run_epochs(config, state, data_parallel, train_step, eval_step, train_data,
         epoch = step // steps_per_epoch
         epoch_first_step = epoch * steps_per_epoch
         epoch_end = min(epoch_first_step + steps_per_epoch, total_steps)
-        order = train_batch_indices(config.seed, epoch, train_data.num_examples, config.batch_size)
+        batches = train_data.train_batches(config.seed, epoch, config.batch_size, start_step=step - epoch_first_step)
         progress.start_epoch(epoch + 1, num_epochs, epoch_end - epoch_first_step, step - epoch_first_step, config.batch_size)
         epoch_start_time, epoch_start_step, window_start = time.perf_counter(), step, step
         while step < epoch_end:
-            state, _ = train_step(state, train_data.batch(order[step - epoch_first_step]))
+            state, _ = train_step(state, next(batches))
             step += 1
             # Multi-host: the stop flag is agreed on at window ends only (one all-gather per window).
             window_end = (step - epoch_first_step) % config.log_every_steps == 0 or step == epoch_end

@@ -76,9 +76,10 @@ def say(message: str) -> None:
 
 
 def epoch_summary_line(epoch: int, epochs: int, train: dict, test: dict, seconds: float, images_per_s: float) -> str:
+    tta = f"tta acc {100 * test['tta_accuracy']:6.2f}%  " if "tta_accuracy" in test else ""  # --tta: beside, not instead
     return (
         f"epoch {epoch:>3}/{epochs}  train loss {train['loss']:.4f} acc {100 * train['accuracy']:6.2f}%  "
-        f"test loss {test['loss']:.4f} acc {100 * test['accuracy']:6.2f}%  "
+        f"test loss {test['loss']:.4f} acc {100 * test['accuracy']:6.2f}%  {tta}"
         f"time {seconds:6.1f}s  ({images_per_s:,.0f} img/s)"
     )
 

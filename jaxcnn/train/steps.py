@@ -19,6 +19,7 @@ from jaxcnn.train.state import NONFINITE_GRADIENTS, NONFINITE_LOSS, TrainState
 class StepFunctions:
     train_step: Callable
     eval_step: Callable
+    train_inputs: Callable | None = None  # (state, batch) -> the batch as the loss sees it (tests, inspection)
 
 
 def normalize(images: jax.Array, mean, std) -> jax.Array:
@@ -52,6 +53,7 @@ def make_steps(
     mean,
     std,
     augment_fn: Callable[[jax.Array, jax.Array], jax.Array],
+    mix_fn: Callable | None = None,
     label_smoothing: float = 0.0,
     aux_loss_weight: float = 0.0,
     axis_name: str | None = None,
@@ -66,6 +68,8 @@ def make_steps(
     BatchNorm statistics over the global batch. Either way the numbers equal those of one device.
     `grad_accum_steps=k`: the batch is split into k micro-batches whose gradients `tx` (an
     `optax.MultiSteps`) accumulates into one update; only one micro-batch of activations is live at a time.
+    `mix_fn`: mixup / cutmix (`augment.make_pair_mixer`), applied to the whole global batch after
+    `augment_fn` and before any micro-batch split; labels then become soft targets [N, num_classes].
     The train step also adds its metric sums into `state.epoch_sums` (restarting them at each multiple of
     `steps_per_epoch`) and records in `state.nonfinite` the first step whose loss or gradients were not
     finite, so the host can check both whenever it likes without fetching every step's metrics.
@@ -104,12 +108,20 @@ def make_steps(
         metrics["grad_norm_sum"] = optax.global_norm(grads) * metrics["count"]
         return (optax.apply_updates(params, updates), batch_stats, opt_state), metrics
 
+    def train_inputs(state: TrainState, batch: dict) -> dict:
+        """Per-example augmentation, then mixing (soft labels), with keys from fold_in(rng, step)."""
+        augment_rng, mix_rng, _ = step_keys(state)
+        batch = {**batch, "image": augment_global_batch(augment_fn, augment_rng, batch["image"], axis_name)}
+        if mix_fn is not None:
+            images, labels = mix_global_batch(mix_fn, mix_rng, batch["image"], batch["label"], axis_name)
+            batch = {**batch, "image": images, "label": labels}
+        return batch
+
     def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
-        step_rng = jax.random.fold_in(state.rng, state.step)
-        augment_rng, dropout_rng = jax.random.split(step_rng)
+        _, _, dropout_rng = step_keys(state)
         if axis_name is not None:  # dropout masks cannot match jit's bit for bit; they only need to differ per device
             dropout_rng = jax.random.fold_in(dropout_rng, jax.lax.axis_index(axis_name))
-        batch = {**batch, "image": augment_global_batch(augment_fn, augment_rng, batch["image"], axis_name)}
+        batch = train_inputs(state, batch)
         carry = (state.params, state.batch_stats, state.opt_state)
         if grad_accum_steps == 1:
             carry, metrics = micro_step(carry, batch, dropout_rng)
@@ -137,7 +149,20 @@ def make_steps(
         sums = _masked_sums(logits, batch["label"], per_example, batch["mask"])
         return sums if axis_name is None else jax.lax.psum(sums, axis_name)
 
-    return StepFunctions(train_step=train_step, eval_step=eval_step)
+    return StepFunctions(train_step=train_step, eval_step=eval_step, train_inputs=train_inputs)
+
+
+def step_keys(state: TrainState) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(augment, mix, dropout) keys of this step, all from fold_in(rng, step): a resumed run draws the same."""
+    step_rng = jax.random.fold_in(state.rng, state.step)
+    augment_rng, dropout_rng = jax.random.split(step_rng)
+    return augment_rng, jax.random.fold_in(step_rng, 2), dropout_rng
+
+
+def _global_keys(key: jax.Array, local: int, axis_name: str | None) -> jax.Array:
+    """This device's rows of split(key, global batch): example i of the global batch always gets key i."""
+    shard, shards = (0, 1) if axis_name is None else (jax.lax.axis_index(axis_name), jax.lax.psum(1, axis_name))
+    return jax.lax.dynamic_slice_in_dim(jax.random.split(key, local * shards), shard * local, local)
 
 
 def add_to_epoch_sums(state: TrainState, metrics: dict, steps_per_epoch: int | None) -> dict:
@@ -157,10 +182,22 @@ def record_nonfinite(state: TrainState, metrics: dict) -> jax.Array:
 def augment_global_batch(augment_fn, key: jax.Array, images: jax.Array, axis_name: str | None = None) -> jax.Array:
     """Augment with one key per example of the *global* batch, so a device under pmap draws exactly the
     transforms its rows get under jit: example i always uses split(key, global_batch)[i]."""
-    local = images.shape[0]
-    shard, shards = (0, 1) if axis_name is None else (jax.lax.axis_index(axis_name), jax.lax.psum(1, axis_name))
-    keys = jax.lax.dynamic_slice_in_dim(jax.random.split(key, local * shards), shard * local, local)
+    keys = _global_keys(key, images.shape[0], axis_name)
     return jax.vmap(lambda k, image: augment_fn(k, image[None])[0])(keys, images)
+
+
+def mix_global_batch(mix_fn, key: jax.Array, images: jax.Array, labels: jax.Array, axis_name: str | None = None):
+    """Mix example i of the *global* batch with example N-1-i using split(key, N)[i], as
+    `augment.make_batch_mixer` does, whether the batch is whole (jit, sharded or not) or split over a
+    pmap axis: there device d's partners are device (D-1-d)'s rows reversed, fetched with one ppermute."""
+    keys = _global_keys(key, images.shape[0], axis_name)
+    if axis_name is None:
+        partners, partner_labels = images[::-1], labels[::-1]
+    else:
+        shards = jax.lax.psum(1, axis_name)
+        mirror = [(d, shards - 1 - d) for d in range(shards)]
+        partners, partner_labels = (jax.lax.ppermute(x, axis_name, mirror)[::-1] for x in (images, labels))
+    return mix_fn(keys, images, partners, labels, partner_labels)
 
 
 def split_micro_batches(x: jax.Array, k: int) -> jax.Array:

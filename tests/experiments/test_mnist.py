@@ -2,7 +2,6 @@
 
 import json
 
-import pytest
 import tensorflow_datasets as tfds
 
 from experiments import mnist

@@ -110,12 +110,29 @@ def _signal_at_step(signal_name: str, step: int) -> None:
     parallel.JitDataParallel.compile = compile_with_signal
 
 
+def wait_for_each_save() -> None:
+    """Make every checkpoint save synchronous. Needed with --input_pipeline=streaming under mock_data: the mock
+    swaps tf.io.gfile / epath for a temporary file system while `as_dataset` runs (each epoch's start), and an
+    orbax save still being written in the background would land there. Real TFDS patches nothing."""
+    from jaxcnn.train.checkpoint import Checkpointer
+
+    for name in ("save", "save_best"):
+        def save_and_wait(self, *args, _save=getattr(Checkpointer, name), **kwargs):
+            _save(self, *args, **kwargs)
+            self.wait()
+
+        setattr(Checkpointer, name, save_and_wait)
+
+
 def _runs(spec: str) -> None:
     import jax
 
     from jaxcnn.train import TrainConfig, train_and_evaluate
 
-    for run in json.loads(spec):
+    runs = json.loads(spec)
+    if any(run["config"].get("input_pipeline") == "streaming" for run in runs):
+        wait_for_each_save()
+    for run in runs:
         devices = jax.devices()[: run["devices"]] if run.get("devices") else None
         final = train_and_evaluate(TrainConfig(**run["config"]), run["workdir"], devices=devices)
         pathlib.Path(run["workdir"], "final.json").write_text(json.dumps(final))

@@ -92,6 +92,40 @@ def test_jit_sharded_pmap_and_one_device_train_to_the_same_parameters_and_batchn
     assert max_difference(reference["batch_stats"], initial.batch_stats) > 0.05
 
 
+def test_mixup_cutmix_and_tta_give_the_numbers_of_one_device_under_jit_and_pmap(tmp_path):
+    """Mixing pairs example i with N-1-i of the *global* batch: under jit the batch is sharded over 8
+    devices, under pmap each device fetches its partners from the mirror device (ppermute)."""
+    mixing = {"augment": "flip,crop2,mixup0.4,cutmix1", "tta": "flip"}
+    runs = {"one_device": (1, mixing), "jit_8": (None, mixing), "pmap_8": (None, {"parallel": "pmap", **mixing})}
+    states = _train_in_8_device_process(tmp_path, runs)
+    reference = states["one_device"]
+    for name in ("jit_8", "pmap_8"):
+        for part in ("params", "batch_stats", "opt_state"):
+            assert_trees_close(states[name][part], reference[part], f"{name} {part}")
+    finals = {name: json.loads((tmp_path / name / "final.json").read_text()) for name in runs}
+    for name in ("jit_8", "pmap_8"):
+        for metric in ("train_loss", "test_loss", "test_tta_loss"):
+            assert finals[name][metric] == pytest.approx(finals["one_device"][metric], rel=1e-4), (name, metric)
+        assert finals[name]["test_tta_accuracy"] == finals["one_device"]["test_tta_accuracy"]
+    # (tests/train/test_steps.py shows that pairing within each device's rows would give other batches.)
+
+
+@pytest.mark.slow
+def test_streaming_input_gives_the_numbers_of_one_device_under_jit_and_pmap(tmp_path):
+    """--input_pipeline=streaming: host batches become one global array sharded over the 8 devices."""
+    streaming = {"input_pipeline": "streaming", "augment": "flip,crop2,mixup0.4", "tta": "flip"}
+    runs = {"one_device": (1, streaming), "jit_8": (None, streaming), "pmap_8": (None, {"parallel": "pmap", **streaming})}
+    states = _train_in_8_device_process(tmp_path, runs)
+    assert [int(s["step"]) for s in states.values()] == [8, 8, 8]
+    for name in ("jit_8", "pmap_8"):
+        for part in ("params", "batch_stats", "opt_state"):
+            assert_trees_close(states[name][part], states["one_device"][part], f"{name} {part}")
+    finals = {name: json.loads((tmp_path / name / "final.json").read_text()) for name in runs}
+    for name in ("jit_8", "pmap_8"):
+        for metric in ("train_loss", "test_loss", "test_tta_loss"):
+            assert finals[name][metric] == pytest.approx(finals["one_device"][metric], rel=1e-4), (name, metric)
+
+
 @pytest.mark.slow
 def test_gradient_accumulation_under_pmap_matches_one_device_and_batchnorm_sees_the_micro_batch(tmp_path):
     accumulate = {"grad_accum_steps": 2, "batch_size": 16}  # micro-batches of 8: one example per device
@@ -106,26 +140,31 @@ def test_gradient_accumulation_under_pmap_matches_one_device_and_batchnorm_sees_
     assert max_difference(states["one_device_accum2"]["batch_stats"], states["one_device"]["batch_stats"]) > 1e-2
 
 
-def _dense_setup(grad_accum_steps):
+def _dense_setup(grad_accum_steps, policy_text="flip"):
     """A BatchNorm-free model, where k accumulated micro-batches must equal one full batch exactly."""
     config = TrainConfig(optimizer="sgd", learning_rate=0.1, momentum=0.9, schedule="constant",
                          grad_accum_steps=grad_accum_steps)
     model = models.get_model("simple_cnn", num_classes=10)
     tx = make_optimizer(config, steps_per_epoch=10)
     state = create_train_state(model, tx, seed=0, image_shape=(32, 32, 3))
+    policy = augment.parse_policy(policy_text, default=augment.AugmentPolicy())
     steps = make_steps(model, tx, num_classes=10, mean=(0.5,), std=(0.25,),
-                       augment_fn=augment.make_batch_augmenter(augment.AugmentPolicy(flip=True)),
+                       augment_fn=augment.make_batch_augmenter(policy.per_example()),
+                       mix_fn=augment.make_pair_mixer(policy, 10) if policy.mixes else None,
                        grad_accum_steps=grad_accum_steps)
     return state, jax.jit(steps.train_step)
 
 
-def test_gradient_accumulation_equals_one_large_batch_without_batchnorm():
+@pytest.mark.parametrize("policy_text", ["flip", "flip,mixup0.4,cutmix1"])
+def test_gradient_accumulation_equals_one_large_batch_without_batchnorm(policy_text):
+    """With mixing too: example i's partner N-1-i always lies in another micro-batch (rows j, j+4, ...), so
+    this holds only because the whole batch is mixed before it is split."""
     rng = np.random.default_rng(0)
     batch = {"image": jnp.asarray(rng.integers(0, 256, (32, 32, 32, 3), dtype=np.uint8)),
              "label": jnp.asarray(rng.integers(0, 10, 32), jnp.int32), "mask": jnp.ones(32, bool)}
     results = {}
     for k in (1, 4):
-        state, train_step = _dense_setup(k)
+        state, train_step = _dense_setup(k, policy_text)
         start = state.params
         for _ in range(3):
             state, metrics = train_step(state, batch)
