@@ -5,10 +5,15 @@ import pathlib
 
 
 def read_metrics(path: pathlib.Path) -> list[dict]:
-    """The rows of a metrics.jsonl file (one dict per epoch). A last line cut short by a killed process
-    is skipped: the resumed run writes that epoch again."""
+    """The rows of a metrics.jsonl file (one dict per epoch)."""
+    return parse_metrics(pathlib.Path(path).read_text())
+
+
+def parse_metrics(text: str) -> list[dict]:
+    """The rows of metrics.jsonl text. A last line cut short by a killed process is skipped: the resumed
+    run writes that epoch again."""
     rows = []
-    for line in pathlib.Path(path).read_text().splitlines():
+    for line in text.splitlines():
         try:
             rows.append(json.loads(line))
         except ValueError:

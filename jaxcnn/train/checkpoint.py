@@ -94,22 +94,21 @@ class Checkpointer:
         return self._best.best_step()
 
     def save(self, state, *, force: bool = False) -> None:
-        step = int(state.step)
-        if step in self._latest.all_steps():  # a resumed run replaying steps it had already saved
-            return
-        self._check_free_space(state, step)
-        self._saving_step = step
-        with self._write_errors(step):
-            self._latest.save(step, args=_save_args(state), force=force)
+        self._save(self._latest, state, force=force)
 
     def save_best(self, state, test_accuracy: float) -> None:
+        self._save(self._best, state, metrics={"test_accuracy": test_accuracy})
+
+    def _save(self, manager, state, **kwargs) -> None:
+        """Free space checked first, write errors as one line; a step already saved (a resumed run replaying
+        steps it had saved before dying) is left as it is."""
         step = int(state.step)
-        if step in self._best.all_steps():
+        if step in manager.all_steps():
             return
         self._check_free_space(state, step)
         self._saving_step = step
         with self._write_errors(step):
-            self._best.save(step, args=_save_args(state), metrics={"test_accuracy": test_accuracy})
+            manager.save(step, args=_save_args(state), **kwargs)
 
     def restore(self, target_state) -> Restored:
         """The newest checkpoint that restores into `target_state`'s structure / shardings and verifies.

@@ -30,7 +30,7 @@ def summarize(sums: dict) -> dict:
 
 def nonfinite_error(nonfinite, last_good_step: int | None) -> NumericalError | None:
     """The error for `TrainState.nonfinite` ((first bad step or -1, NONFINITE_* bits)), or None if all is well."""
-    step, what = (int(v) for v in np.asarray(jax.device_get(nonfinite)).reshape(-1, 2)[0])
+    step, what = (int(v) for v in jax.device_get(nonfinite))
     if step < 0:
         return None
     quantities = [name for bit, name in ((NONFINITE_LOSS, "loss"), (NONFINITE_GRADIENTS, "gradients")) if what & bit]
@@ -95,13 +95,13 @@ class MetricsWriter:
         self.enabled = jax.process_index() == 0
         self.path = workdir / "metrics.jsonl"
         self._tb = None
-        self._written_steps = set()
+        self._rows = []  # everything in metrics.jsonl, read once: the curves are redrawn from it each epoch
         if self.enabled and self.path.exists():
             from jaxcnn import viz
 
-            self._written_steps = {row.get("step") for row in viz.read_metrics(self.path)}
-            text = self.path.read_bytes()
-            if text and not text.endswith(b"\n"):  # a line cut short by a kill: end it, so the next one is whole
+            text = self.path.read_text()
+            self._rows = viz.parse_metrics(text)
+            if text and not text.endswith("\n"):  # a line cut short by a kill: end it, so the next one is whole
                 with self.path.open("a") as f:
                     f.write("\n")
         if self.enabled:
@@ -111,11 +111,12 @@ class MetricsWriter:
             self._tb = tf.summary.create_file_writer(str(workdir / "tensorboard"))
 
     def write(self, step: int, metrics: dict) -> None:
-        if not self.enabled or step in self._written_steps:
+        if not self.enabled or any(row.get("step") == step for row in self._rows):
             return
-        self._written_steps.add(step)
+        row = {"step": step, "time": time.time(), **metrics}
+        self._rows.append(row)
         with self.path.open("a") as f:
-            f.write(json.dumps({"step": step, "time": time.time(), **metrics}) + "\n")
+            f.write(json.dumps(row) + "\n")
         with self._tb.as_default():
             for name, value in metrics.items():
                 if isinstance(value, (int, float)):
@@ -124,10 +125,10 @@ class MetricsWriter:
 
     def plot(self) -> None:
         """Redraw workdir/curves.png from everything in metrics.jsonl (resumed runs included)."""
-        if self.enabled and self.path.exists():
+        if self.enabled and self._rows:
             from jaxcnn import viz
 
-            viz.plot_training_curves(viz.read_metrics(self.path), self.path.with_name("curves.png"))
+            viz.plot_training_curves(self._rows, self.path.with_name("curves.png"))
 
     def close(self) -> None:
         if self._tb is not None:
