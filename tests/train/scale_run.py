@@ -10,15 +10,16 @@ XLA_FLAGS=--xla_force_host_platform_device_count=N (and, for multi-host, one pro
     SCALE_RUN_SIGNAL_AT_STEP=KILL:N python tests/train/scale_run.py cli ...
         the same, but the process sends itself SIGKILL (or TERM, INT) as soon as training reaches step N
 
-Both train on TFDS's mock MNIST (random images, fixed seed: the same data in every process), and can use
-the model `smooth_bn_net` registered here. `read_checkpoint` loads a run's latest checkpoint as NumPy
-arrays for the test to compare.
+Both train on TFDS's mock MNIST (random images, fixed seed: the same data in every process; see
+`tests/tfds_mock.py`), and can use the model `smooth_bn_net` registered here. `read_checkpoint` loads a
+run's latest checkpoint as NumPy arrays for the test to compare.
 """
 
 import json
 import os
 import pathlib
 import sys
+import tempfile
 
 MOCK_EXAMPLES = 64
 
@@ -110,28 +111,12 @@ def _signal_at_step(signal_name: str, step: int) -> None:
     parallel.JitDataParallel.compile = compile_with_signal
 
 
-def wait_for_each_save() -> None:
-    """Make every checkpoint save synchronous. Needed with --input_pipeline=streaming under mock_data: the mock
-    swaps tf.io.gfile / epath for a temporary file system while `as_dataset` runs (each epoch's start), and an
-    orbax save still being written in the background would land there. Real TFDS patches nothing."""
-    from jaxcnn.train.checkpoint import Checkpointer
-
-    for name in ("save", "save_best"):
-        def save_and_wait(self, *args, _save=getattr(Checkpointer, name), **kwargs):
-            _save(self, *args, **kwargs)
-            self.wait()
-
-        setattr(Checkpointer, name, save_and_wait)
-
-
 def _runs(spec: str) -> None:
     import jax
 
     from jaxcnn.train import TrainConfig, train_and_evaluate
 
     runs = json.loads(spec)
-    if any(run["config"].get("input_pipeline") == "streaming" for run in runs):
-        wait_for_each_save()
     for run in runs:
         devices = jax.devices()[: run["devices"]] if run.get("devices") else None
         final = train_and_evaluate(TrainConfig(**run["config"]), run["workdir"], devices=devices)
@@ -139,13 +124,15 @@ def _runs(spec: str) -> None:
 
 
 def main(argv: list[str]) -> None:
-    import tensorflow_datasets as tfds
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+    from tfds_mock import mock_data
 
     register_smooth_bn_net()
     if os.environ.get("SCALE_RUN_SIGNAL_AT_STEP"):
         signal_name, step = os.environ["SCALE_RUN_SIGNAL_AT_STEP"].split(":")
         _signal_at_step(signal_name, int(step))
-    with tfds.testing.mock_data(num_examples=MOCK_EXAMPLES):
+    # One folder for every process and run: it only ever holds the empty builder folders the mock needs.
+    with mock_data(MOCK_EXAMPLES, pathlib.Path(tempfile.gettempdir()) / "jaxcnn-tfds-mock"):
         if argv[0] == "runs":
             _runs(argv[1])
         elif argv[0] == "cli":

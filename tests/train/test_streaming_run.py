@@ -1,28 +1,18 @@
-"""train_and_evaluate with --input_pipeline=streaming (TFDS + tf.data) under tfds.testing.mock_data:
-it trains, evaluates every test example, and resumes mid-epoch to the parameters of an uninterrupted run."""
+"""train_and_evaluate with --input_pipeline=streaming (TFDS + tf.data) on mock TFDS data: it trains,
+evaluates every test example, and resumes mid-epoch to the parameters of an uninterrupted run, with
+checkpoints written in the background while the next epoch's stream is opened (as in a real run)."""
 
 import pathlib
 import sys
 
 import numpy as np
-import pytest
-import tensorflow_datasets as tfds
 
 from jaxcnn.train import TrainConfig, train_and_evaluate
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from scale_run import read_checkpoint, wait_for_each_save  # noqa: E402
-
-
-@pytest.fixture
-def synchronous_checkpoints(monkeypatch):
-    """Checkpoint saves that finish before the run goes on (see `scale_run.wait_for_each_save`: needed for
-    streaming under mock_data), undone after the test."""
-    from jaxcnn.train.checkpoint import Checkpointer
-
-    for name in ("save", "save_best"):
-        monkeypatch.setattr(Checkpointer, name, getattr(Checkpointer, name))  # restored at teardown
-    wait_for_each_save()
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from scale_run import read_checkpoint  # noqa: E402
+from tfds_mock import mock_data  # noqa: E402
 
 
 def _config(tmp_path, **overrides):
@@ -40,8 +30,8 @@ def _leaves(tree):
 
 
 def test_streaming_run_resumed_mid_epoch_ends_bit_for_bit_where_an_uninterrupted_run_does(
-        tmp_path, capsys, synchronous_checkpoints):
-    with tfds.testing.mock_data(num_examples=32):
+        tmp_path, capsys):
+    with mock_data(num_examples=32, data_dir=tmp_path / "tfds"):
         whole = train_and_evaluate(_config(tmp_path, epochs=2), tmp_path / "whole")
         stopped = train_and_evaluate(_config(tmp_path, epochs=1.5), tmp_path / "resumed")  # stops at step 6 of 8
         resumed = train_and_evaluate(_config(tmp_path, epochs=2), tmp_path / "resumed")
