@@ -39,6 +39,14 @@ def define_flags(fv: flags.FlagValues, *, dataset: str, datasets: list[str], mod
     define.enum("input_pipeline", _DEFAULTS.input_pipeline, ["device", "streaming"],
                 "device: the dataset held on device as uint8 (small datasets); streaming: TFDS + tf.data, each "
                 "process reading its part, prefetched to device. Same augmentation either way.")
+    define.string("classes", _DEFAULTS.classes, "Train and test on these classes only, relabelled 0..k-1: a range "
+                  "or list such as 5-9 or 0,2,4 (empty: all). With --input_pipeline=device.")
+    define.integer("train_examples", _DEFAULTS.train_examples, "Train on a fixed random sample of this many training "
+                   "examples (0: all), drawn from --seed. With --input_pipeline=device.")
+    define.string("init_from", _DEFAULTS.init_from, "Transfer learning: the --workdir of a trained run; start from its "
+                  "backbone (best checkpoint) with a new head. Same --model; any dataset classes.")
+    define.float("backbone_lr_scale", _DEFAULTS.backbone_lr_scale, "The backbone's learning rate as a fraction of "
+                 "the head's: 0 freezes it (parameters and BatchNorm statistics), 0.1 fine-tunes it gently.")
     define.float("aux_loss_weight", _DEFAULTS.aux_loss_weight, "Weight of auxiliary-head losses (0: off).")
     define.integer("seed", _DEFAULTS.seed, "Seed for init, data order and augmentation.")
     define.integer("checkpoint_every_steps", _DEFAULTS.checkpoint_every_steps, "Checkpoint interval in steps.")
@@ -90,7 +98,8 @@ def config_from_flags(f: flags.FlagValues) -> TrainConfig:
         aux_loss_weight=f.aux_loss_weight, seed=f.seed, checkpoint_every_steps=f.checkpoint_every_steps,
         keep_checkpoints=f.keep_checkpoints, log_every_steps=f.log_every_steps, data_dir=f.data_dir,
         progress_bar=f.progress_bar, parallel=f.parallel, grad_accum_steps=f.grad_accum_steps, dtype=f.dtype,
-        tta=f.tta, input_pipeline=f.input_pipeline,
+        tta=f.tta, input_pipeline=f.input_pipeline, classes=f.classes, train_examples=f.train_examples,
+        init_from=f.init_from, backbone_lr_scale=f.backbone_lr_scale,
     )
 
 

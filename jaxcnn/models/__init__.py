@@ -12,6 +12,7 @@ field for the computation (parameters stay float32). `python -m jaxcnn.models --
 
 from jaxcnn.models import airbench, lenet, resnet, resnet_cifar, simple, vgg, wide_resnet  # noqa: F401  (register)
 from jaxcnn.models.airbench import AirbenchNet, whitening_kernel
+from jaxcnn.models.common import abstract_variables
 from jaxcnn.models.lenet import LeNet5
 from jaxcnn.models.registry import ModelSpec, get_model, get_spec, list_models, register
 from jaxcnn.models.resnet import ResNet
@@ -21,7 +22,7 @@ from jaxcnn.models.vgg import VGG, TinyVGG
 from jaxcnn.models.wide_resnet import WideResNet
 
 __all__ = [
-    "AirbenchNet", "CifarResNet", "FourThreeCNN", "LeNet5", "ModelSpec", "Note004CNN", "ResNet", "SequentialCNN",
+    "AirbenchNet", "CifarResNet", "abstract_variables", "FourThreeCNN", "LeNet5", "ModelSpec", "Note004CNN", "ResNet", "SequentialCNN",
     "SimpleCNN", "TinyVGG", "VGG", "WideResNet", "get_model", "get_spec", "list_models", "register",
     "whitening_kernel",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from jaxcnn.layers import check_nhwc
@@ -17,3 +18,11 @@ def prepare_input(module: nn.Module, x):
 def dense(module: nn.Module, features: int, name: str, use_bias: bool = True) -> nn.Dense:
     """A Dense layer computing in the model's dtype with float32 parameters."""
     return nn.Dense(features, use_bias=use_bias, dtype=module.dtype, param_dtype=jnp.float32, name=name)
+
+
+def abstract_variables(model: nn.Module, image_shape) -> dict:
+    """The model's variables as shapes only (`jax.eval_shape`, nothing computed), initialised in training
+    mode so train-only parts (auxiliary heads) exist; a too-small input raises its one-line ShapeError."""
+    key = jax.random.PRNGKey(0)
+    images = jax.ShapeDtypeStruct((2, *image_shape), jnp.float32)
+    return jax.eval_shape(lambda x: model.init({"params": key, "dropout": key}, x, train=True), images)

@@ -204,6 +204,44 @@ class Checkpointer:
             ) from None
 
 
+def saved_steps(workdir) -> list[int]:
+    """The steps checkpointed in a run's workdir (checkpoints/), read without opening a manager."""
+    directory = pathlib.Path(workdir) / "checkpoints"
+    return ocp.utils.checkpoint_steps(directory) if directory.is_dir() else []
+
+
+def restore_newest_read_only(directory: pathlib.Path, target_state) -> tuple[object, int] | None:
+    """(state, step) of the newest checkpoint in `directory` (another run's checkpoints/ or best/) that restores
+    into `target_state` (arrays or shapes) and verifies; None when it holds none. Nothing there is created,
+    moved or deleted. A one-line error when checkpoints exist but none is usable."""
+    if not directory.is_dir():
+        return None
+    manager = ocp.CheckpointManager(directory, item_handlers=_item_handlers(),
+                                    options=ocp.CheckpointManagerOptions(read_only=True, create=False))
+    target_state = jax.tree.map(_replicated_on_local_devices, target_state)
+    try:
+        failures = []
+        for step in sorted(manager.all_steps(), reverse=True):
+            try:
+                return _restore_verified(manager, step, target_state), step
+            except _Unusable as unusable:
+                failures.append(f"step {step}: {unusable.reason}")
+    finally:
+        manager.close()
+    if failures:
+        raise errors.CheckpointError(f"no checkpoint in {directory} can be used ({'; '.join(failures[:2])}); "
+                                     "it was written by another model or setup, or is damaged")
+    return None
+
+
+def _replicated_on_local_devices(leaf) -> jax.ShapeDtypeStruct:
+    """A restore target that every process reads whole, onto its own devices only."""
+    from jax.sharding import NamedSharding, PartitionSpec
+
+    mesh = jax.sharding.Mesh(np.array(jax.local_devices()[:1]), ("local",))
+    return jax.ShapeDtypeStruct(np.shape(leaf), leaf.dtype, sharding=NamedSharding(mesh, PartitionSpec()))
+
+
 def _item_handlers() -> dict:
     """Named up front, so a fresh manager can read a checkpoint's layout before restoring it."""
     return {STATE: ocp.StandardCheckpointHandler(), INTEGRITY: ocp.JsonCheckpointHandler()}

@@ -10,7 +10,7 @@ PARALLEL_MODES = ("jit", "pmap")  # jit over a device mesh (default) or the same
 DTYPES = ("float32", "bfloat16")  # computation dtype; parameters, optimizer state and BN statistics stay float32
 INPUT_PIPELINES = ("device", "streaming")  # uint8 arrays resident on device, or TFDS + tf.data streamed per process
 # Fields that define what is being trained: resuming a workdir with different values is refused.
-IDENTITY_FIELDS = ("dataset", "model", "num_classes")
+IDENTITY_FIELDS = ("dataset", "model", "num_classes", "classes", "train_examples")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +40,14 @@ class TrainConfig:
     dtype: str = "float32"
     tta: str = "none"  # test-time augmentation views (jaxcnn.tta.parse_views), reported beside plain accuracy
     input_pipeline: str = "device"
+    # Parts of the dataset (jaxcnn.data.subsets): these classes only, relabelled 0..k-1 ("5-9", "0,2,4"), and a
+    # fixed random sample of this many training examples (0: all). Device pipeline only.
+    classes: str = ""
+    train_examples: int = 0
+    # Transfer learning (jaxcnn.transfer): start from the trained backbone of the run in this workdir, with a
+    # new head; the backbone learns at backbone_lr_scale times the learning rate (0 freezes it).
+    init_from: str | None = None
+    backbone_lr_scale: float = 1.0
 
     def validate(self) -> "TrainConfig":
         """Return self, or raise a one-line ConfigError naming the bad value."""
@@ -47,7 +55,8 @@ class TrainConfig:
                      "grad_accum_steps"):
             if not getattr(self, name) > 0:
                 raise errors.ConfigError(f"--{name} must be positive, got {getattr(self, name)}")
-        for name in ("weight_decay", "warmup_epochs", "aux_loss_weight", "momentum", "num_classes"):
+        for name in ("weight_decay", "warmup_epochs", "aux_loss_weight", "momentum", "num_classes", "train_examples",
+                     "backbone_lr_scale"):
             if getattr(self, name) < 0:
                 raise errors.ConfigError(f"--{name} must be >= 0, got {getattr(self, name)}")
         if not 0 <= self.label_smoothing < 1:
@@ -63,6 +72,10 @@ class TrainConfig:
         if self.input_pipeline not in INPUT_PIPELINES:
             raise errors.unknown_name_error("input pipeline", self.input_pipeline, INPUT_PIPELINES)
         self._validate_policies()
+        if (self.classes or self.train_examples) and self.input_pipeline != "device":
+            raise errors.ConfigError("--classes and --train_examples select examples of a dataset held on the device; "
+                                     "use them with --input_pipeline=device")
+        self.class_ids()
         if self.batch_size % self.grad_accum_steps:
             raise errors.ConfigError(
                 f"--batch_size={self.batch_size} does not split into --grad_accum_steps={self.grad_accum_steps} "
@@ -77,14 +90,28 @@ class TrainConfig:
         augment.parse_policy(self.augment, default=augment.AugmentPolicy())
         tta.parse_views(self.tta)
 
+    def class_ids(self) -> tuple[int, ...]:
+        """The dataset classes this run trains on (--classes), () for all of them."""
+        from jaxcnn.data import get_dataset_spec, subsets
+
+        return subsets.parse_classes(self.classes, get_dataset_spec(self.dataset).num_classes) if self.classes else ()
+
+    def class_count(self) -> int:
+        """The model's outputs: --num_classes if set, else the number of --classes, else the dataset's."""
+        from jaxcnn.data import get_dataset_spec
+
+        return self.num_classes or len(self.class_ids()) or get_dataset_spec(self.dataset).num_classes
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
 
 def identity_differences(saved: dict, current: TrainConfig) -> list[str]:
-    """Human-readable 'field: saved -> current' for the identity fields that differ."""
+    """Human-readable 'field: saved -> current' for the identity fields that differ (a field missing from an
+    older config.json had its default value)."""
+    defaults = TrainConfig()
     return [
-        f"{name}: {saved.get(name)!r} -> {getattr(current, name)!r}"
+        f"{name}: {saved.get(name, getattr(defaults, name))!r} -> {getattr(current, name)!r}"
         for name in IDENTITY_FIELDS
-        if saved.get(name) != getattr(current, name)
+        if saved.get(name, getattr(defaults, name)) != getattr(current, name)
     ]

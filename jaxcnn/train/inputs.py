@@ -5,12 +5,13 @@ Either way the loop gets two objects with one interface (`DeviceDataset`, `strea
 `eval_batches(batch_size)`, both yielding global batches {'image': uint8, 'label': int32, 'mask': bool}
 sharded on the mesh's data axis. The epoch order is a function of (seed, epoch) and can start at any
 step, so a resumed run continues with the right batches; evaluation counts every test example once.
+`--classes` and `--train_examples` cut the device-resident splits (`jaxcnn.data.subsets`).
 """
 
 from jax.sharding import Mesh
 
 from jaxcnn import errors
-from jaxcnn.data import DeviceDataset, get_dataset_spec, load_split, streaming
+from jaxcnn.data import DeviceDataset, get_dataset_spec, load_split, streaming, subsets
 from jaxcnn.train import parallel
 from jaxcnn.train.config import TrainConfig
 
@@ -24,8 +25,10 @@ def make_datasets(config: TrainConfig, mesh: Mesh, num_classes: int):
                        for split in ("train", "test"))
     else:
         replicated = parallel.replicated(mesh)
-        train_images, train_labels = load_split(config.dataset, "train", config.data_dir)
-        test_images, test_labels = load_split(config.dataset, "test", config.data_dir)
+        classes = config.class_ids()  # --classes: these only, relabelled 0..k-1
+        train_images, train_labels = subsets.select_classes(*load_split(config.dataset, "train", config.data_dir), classes)
+        train_images, train_labels = subsets.sample_examples(train_images, train_labels, config.train_examples, config.seed)
+        test_images, test_labels = subsets.select_classes(*load_split(config.dataset, "test", config.data_dir), classes)
         largest_label = int(train_labels.max())
         train = DeviceDataset(train_images, train_labels, replicated, sharded)
         test = DeviceDataset(test_images, test_labels, replicated, sharded)

@@ -13,12 +13,12 @@ import jax.numpy as jnp
 import numpy as np
 from jax.experimental import multihost_utils
 
-from jaxcnn import augment, errors, models, tta
+from jaxcnn import augment, errors, models, transfer, tta
 from jaxcnn.data import get_dataset_spec
 from jaxcnn.data.stats import colour_stats
+from jaxcnn.train import build, parallel
 from jaxcnn.train import metrics as metrics_lib
-from jaxcnn.train import parallel
-from jaxcnn.train.checkpoint import Checkpointer
+from jaxcnn.train.checkpoint import Checkpointer, saved_steps
 from jaxcnn.train.config import TrainConfig
 from jaxcnn.train.inputs import make_datasets
 from jaxcnn.train.optim import make_optimizer
@@ -63,11 +63,15 @@ class _StopFlag:
                 signal.signal(sig, handler)
 
 
-def _check_model_accepts(model, image_shape) -> None:
-    """Trace the model on an abstract batch: a too-small input raises its one-line ShapeError here."""
-    images = jax.ShapeDtypeStruct((2, *image_shape), jnp.float32)
-    jax.eval_shape(lambda x: model.init({"params": jax.random.PRNGKey(0), "dropout": jax.random.PRNGKey(0)}, x,
-                                        train=True), images)
+def _transfer_backbone(state, trained: transfer.TrainedRun, head: frozenset[str], scale: float):
+    """The backbone of the --init_from run, this run's fresh head; says what was taken and what trains."""
+    state = transfer.graft(state, trained, head)
+    backbone_size, head_size = transfer.count(state.params, head)
+    how = "frozen" if scale == 0 else "at the full learning rate" if scale == 1 else f"at {scale:g} x the learning rate"
+    metrics_lib.say(f"Transfer: backbone ({backbone_size:,} parameters) from {trained.workdir} ({trained.source} "
+                    f"checkpoint, step {trained.step}, {trained.config.model} on {trained.config.dataset}), trained "
+                    f"{how}; new head {', '.join(sorted(head))} ({head_size:,} parameters)")
+    return state
 
 
 def evaluate(eval_step, state, dataset, batch_size: int) -> dict:
@@ -89,10 +93,8 @@ def train_and_evaluate(config: TrainConfig, workdir, *, devices=None, new_run: b
     """
     config.validate()
     spec = get_dataset_spec(config.dataset)
-    num_classes = config.num_classes or spec.num_classes
-    model_options = {"aux_heads": True} if config.aux_loss_weight else {}
-    dtype = jnp.dtype(config.dtype)
-    model = models.get_model(config.model, num_classes=num_classes, dtype=dtype, **model_options)
+    num_classes = config.class_count()
+    model = build.build_model(config)
     policy = augment.parse_policy(
         config.augment, default=augment.AugmentPolicy(flip=spec.flip_by_default, crop_padding=spec.crop_padding)
     )
@@ -101,21 +103,26 @@ def train_and_evaluate(config: TrainConfig, workdir, *, devices=None, new_run: b
     data_parallel = parallel.make_data_parallel(config.parallel, mesh)
     train_model = model
     if data_parallel.axis_name is not None:  # pmap: BatchNorm averages its statistics over the device axis
-        train_model = models.get_model(config.model, num_classes=num_classes, dtype=dtype,
-                                       bn_axis_name=data_parallel.axis_name, **model_options)
+        train_model = build.build_model(config, bn_axis_name=data_parallel.axis_name)
     workdir = prepare_workdir(workdir)
     if new_run:
         archived = archive_previous_run(workdir)
         if archived:
             metrics_lib.say(f"--new_run: moved the previous run's files to {archived}")
 
-    _check_model_accepts(model, spec.image_shape)  # shape errors in seconds, before loading any data
+    variables = models.abstract_variables(model, spec.image_shape)  # shape errors in seconds, before any data
+    head = build.transfer_head(config, model)  # the classifier (and aux heads) when transferring, else empty
+    # --init_from is read and checked before any data, and only by a fresh run: a resumed one needs no source.
+    trained = None
+    if config.init_from and not saved_steps(workdir):
+        trained = transfer.load_trained(config.init_from)
+        transfer.check_backbone_fits(variables, trained, head)
     train_data, test_data = make_datasets(config, mesh, num_classes)  # --input_pipeline: device or streaming
     steps_per_epoch = train_data.steps_per_epoch(config.batch_size)
     total_steps = max(1, round(config.epochs * steps_per_epoch))
     num_epochs = -(-total_steps // steps_per_epoch)
 
-    tx = make_optimizer(config, steps_per_epoch)
+    tx = make_optimizer(config, steps_per_epoch, head)
     # Created by a compiled init, so parameters are born replicated on every device; float32 whatever --dtype.
     state = data_parallel.create_state(lambda: create_train_state(model, tx, config.seed, spec.image_shape))
     colour = colour_stats(config.dataset, config.data_dir) if policy.needs_colour_stats else None  # pcaF
@@ -126,6 +133,7 @@ def train_and_evaluate(config: TrainConfig, workdir, *, devices=None, new_run: b
         label_smoothing=config.label_smoothing, aux_loss_weight=config.aux_loss_weight,
         axis_name=data_parallel.axis_name, train_model=train_model, grad_accum_steps=config.grad_accum_steps,
         steps_per_epoch=steps_per_epoch,
+        frozen_batch_stats=frozenset(state.batch_stats) - head if config.backbone_lr_scale == 0 else frozenset(),
     )
     views = tta.parse_views(config.tta)
     steps = tta.add_to_steps(steps, model, views, mean=spec.mean, std=spec.std, axis_name=data_parallel.axis_name)
@@ -141,6 +149,8 @@ def train_and_evaluate(config: TrainConfig, workdir, *, devices=None, new_run: b
         state = restored.state
         metrics_lib.say(f"Resuming from checkpoint at step {restored.step} (epoch {restored.step // steps_per_epoch + 1}) "
                         f"in {workdir}")
+    elif trained is not None:
+        state = _transfer_backbone(state, trained, head, config.backbone_lr_scale)
     processes = f" in {jax.process_count()} processes" if jax.process_count() > 1 else ""
     accumulation = f" ({config.grad_accum_steps} micro-batches per update)" if config.grad_accum_steps > 1 else ""
     metrics_lib.say(

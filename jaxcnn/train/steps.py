@@ -60,6 +60,7 @@ def make_steps(
     train_model=None,
     grad_accum_steps: int = 1,
     steps_per_epoch: int | None = None,
+    frozen_batch_stats: frozenset[str] = frozenset(),
 ) -> StepFunctions:
     """Build the pure step functions for one model / optimizer / dataset combination.
 
@@ -73,6 +74,8 @@ def make_steps(
     The train step also adds its metric sums into `state.epoch_sums` (restarting them at each multiple of
     `steps_per_epoch`) and records in `state.nonfinite` the first step whose loss or gradients were not
     finite, so the host can check both whenever it likes without fetching every step's metrics.
+    `frozen_batch_stats`: top-level modules (a frozen backbone) whose BatchNorm running statistics stay as
+    they are; they still normalise with the batch's statistics while training, as BatchNorm does.
     """
     train_model = train_model or model
 
@@ -94,12 +97,14 @@ def make_steps(
 
     def micro_step(carry, micro_batch, dropout_rng):
         """One forward/backward pass and one `tx.update` (a real update unless MultiSteps is accumulating)."""
-        params, batch_stats, opt_state = carry
+        params, old_batch_stats, opt_state = carry
         images = normalize(micro_batch["image"], mean, std)
         labels = micro_batch["label"]
         grads, (logits, per_example, aux_loss, batch_stats) = jax.grad(loss_fn, has_aux=True)(
-            params, batch_stats, images, labels, dropout_rng
+            params, old_batch_stats, images, labels, dropout_rng
         )
+        batch_stats = {name: old_batch_stats[name] if name in frozen_batch_stats else stats
+                       for name, stats in batch_stats.items()}
         if axis_name is not None:
             grads = jax.lax.pmean(grads, axis_name)
         updates, opt_state = tx.update(grads, opt_state, params)

@@ -1,0 +1,138 @@
+"""Transfer learning (notes 001 and 002): take a trained network, replace its head, then freeze the backbone
+or let it learn at a lower rate than the new head.
+
+    head = transfer.head_modules(model, (28, 28, 1))     # frozenset({'fc2'}): found, not named
+    labels = transfer.param_labels(params, head)          # 'head' / 'backbone' per leaf: optax.partition
+    trained = transfer.load_trained("workdirs/pretrain")  # another run's verified parameters and config
+    state = transfer.graft(state, trained, head)          # its backbone, this run's fresh head
+
+The head is every top-level module whose parameter shapes depend on the class count, found by tracing the
+model abstractly with two class counts: the classifier, plus the auxiliary heads when the model has them.
+That holds for every model in the zoo and for any new one, whatever its layers are called. The rest is the
+backbone. Experiments use this through `--init_from=<workdir>` and `--backbone_lr_scale` (0 freezes the
+backbone: its parameters and BatchNorm statistics stay as loaded; the optimizer masks come from
+`optax.partition`, see `jaxcnn.train.optim`).
+"""
+
+import dataclasses
+import json
+import pathlib
+
+import jax
+import numpy as np
+
+from jaxcnn import errors
+from jaxcnn.models.common import abstract_variables
+
+HEAD, BACKBONE = "head", "backbone"
+
+
+def head_modules(model, image_shape) -> frozenset[str]:
+    """Names of the model's top-level modules whose parameter shapes change with `num_classes`."""
+
+    def shapes(m):
+        params = abstract_variables(m, image_shape)["params"]
+        return {name: [leaf.shape for leaf in jax.tree.leaves(tree)] for name, tree in params.items()}
+
+    this, other = shapes(model), shapes(model.clone(num_classes=model.num_classes + 1))
+    return frozenset(name for name in this if this[name] != other.get(name))
+
+
+def param_labels(params, head: frozenset[str]) -> dict:
+    """`HEAD` for every leaf under a head module, `BACKBONE` for the rest (works on stacked pmap params too)."""
+    return {name: jax.tree.map(lambda _, label=(HEAD if name in head else BACKBONE): label, tree)
+            for name, tree in params.items()}
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainedRun:
+    """What a finished (or interrupted) run offers for transfer: its verified variables and how it was trained."""
+
+    workdir: pathlib.Path
+    config: object  # jaxcnn.train.TrainConfig
+    step: int
+    source: str  # "best" (highest test accuracy) or "checkpoints" (newest)
+    params: dict
+    batch_stats: dict
+
+
+def load_trained(workdir) -> TrainedRun:
+    """The run in `workdir`: its best checkpoint (else its newest), checksums verified, as NumPy arrays. Reads
+    only: nothing in that workdir is created, moved or deleted, so it may be another user's or still running."""
+    from jaxcnn.train import build, checkpoint
+    from jaxcnn.train.config import TrainConfig
+    from jaxcnn.train.workdir import CONFIG_FILE
+
+    workdir = pathlib.Path(workdir).absolute()
+    config_path = workdir / CONFIG_FILE
+    try:
+        saved = json.loads(config_path.read_text())
+    except (OSError, ValueError) as err:
+        raise errors.CheckpointError(f"--init_from={workdir}: cannot read its {CONFIG_FILE} ({err}); give the "
+                                     "--workdir of a jaxcnn training run") from None
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    config = TrainConfig(**{k: v for k, v in saved.items() if k in known})
+    target = build.abstract_state(config)
+    for source in ("best", "checkpoints"):
+        found = checkpoint.restore_newest_read_only(workdir / source, target)
+        if found is not None:
+            state, step = found
+            to_numpy = lambda tree: jax.tree.map(np.asarray, tree)  # noqa: E731
+            return TrainedRun(workdir, config, step, source, to_numpy(state.params), to_numpy(state.batch_stats))
+    raise errors.CheckpointError(f"--init_from={workdir}: the run has no checkpoint yet; train it first (or give "
+                                 "another run's --workdir)")
+
+
+def check_backbone_fits(variables: dict, trained: TrainedRun, head: frozenset[str]) -> None:
+    """A one-line error unless `trained` has every backbone leaf of `variables` ({'params', 'batch_stats'}: arrays
+    or shapes, e.g. `models.abstract_variables`) with the same shape; names the first differences."""
+    differences = []
+    for kind in ("params", "batch_stats"):
+        ours = _shapes(_backbone(variables.get(kind, {}), head))
+        theirs = _shapes(_backbone(getattr(trained, kind), head))
+        differences += [f"{kind}/{name}: {'trained ' + str(theirs[name]) if name in theirs else 'not in the trained run'}"
+                        f", this run {shape}" for name, shape in ours.items() if theirs.get(name) != shape]
+        differences += [f"{kind}/{name}: only in the trained run" for name in theirs if name not in ours]
+    if differences:
+        more = f"; {len(differences) - 3} more" if len(differences) > 3 else ""
+        raise errors.CheckpointError(
+            f"--init_from={trained.workdir} trained {trained.config.model!r}, whose backbone does not fit this run's "
+            f"model ({'; '.join(differences[:3])}{more}); use the same --model as that run"
+        )
+
+
+def graft(state, trained: TrainedRun, head: frozenset[str]):
+    """`state` with every backbone parameter and BatchNorm statistic taken from `trained`, each placed like the
+    one it replaces; the head modules keep their fresh initialisation."""
+    check_backbone_fits({"params": state.params, "batch_stats": state.batch_stats}, trained, head)
+
+    def take(kind):
+        loaded = getattr(trained, kind)
+        return {name: tree if name in head else jax.tree.map(_place_like, tree, loaded[name])
+                for name, tree in getattr(state, kind).items()}
+
+    return state.replace(params=take("params"), batch_stats=take("batch_stats"))
+
+
+def count(params, head: frozenset[str]) -> tuple[int, int]:
+    """(backbone, head) parameter counts."""
+    sizes = {label: 0 for label in (BACKBONE, HEAD)}
+    for label, leaf in zip(jax.tree.leaves(param_labels(params, head)), jax.tree.leaves(params), strict=True):
+        sizes[label] += int(np.prod(leaf.shape))
+    return sizes[BACKBONE], sizes[HEAD]
+
+
+def _backbone(tree, head):
+    return {name: subtree for name, subtree in tree.items() if name not in head}
+
+
+def _shapes(tree) -> dict[str, tuple]:
+    """{'block1/conv/kernel': shape} for every leaf."""
+    return {"/".join(str(getattr(key, "key", key)) for key in path): tuple(np.shape(leaf))
+            for path, leaf in jax.tree_util.tree_leaves_with_path(tree)}
+
+
+def _place_like(current: jax.Array, value: np.ndarray) -> jax.Array:
+    """`value` as a global array with `current`'s sharding and dtype (each process supplies its own shards)."""
+    value = np.asarray(value, current.dtype)
+    return jax.make_array_from_callback(value.shape, current.sharding, lambda index: value[index])
