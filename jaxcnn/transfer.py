@@ -10,14 +10,16 @@ The head is every top-level module whose parameter shapes depend on the class co
 model abstractly with two class counts: the classifier, plus the auxiliary heads when the model has them.
 That holds for every model in the zoo and for any new one, whatever its layers are called. The rest is the
 backbone. Experiments use this through `--init_from=<workdir>` and `--backbone_lr_scale` (0 freezes the
-backbone: its parameters and BatchNorm statistics stay as loaded; the optimizer masks come from
-`optax.partition`, see `jaxcnn.train.optim`).
+backbone: its parameters stay as loaded, through `optax.partition` in `jaxcnn.train.optim`, and its BatchNorm
+layers run in inference mode, `batchnorm_in_inference_mode`).
 """
 
+import contextlib
 import dataclasses
 import json
 import pathlib
 
+import flax.linen as nn
 import jax
 import numpy as np
 
@@ -42,6 +44,35 @@ def param_labels(params, head: frozenset[str]) -> dict:
     """`HEAD` for every leaf under a head module, `BACKBONE` for the rest (works on stacked pmap params too)."""
     return {name: jax.tree.map(lambda _, label=(HEAD if name in head else BACKBONE): label, tree)
             for name, tree in params.items()}
+
+
+@contextlib.contextmanager
+def batchnorm_in_inference_mode(modules: frozenset[str]):
+    """Inside it, every BatchNorm under these top-level modules normalises with its running statistics and
+    leaves them unchanged, even in a model applied with train=True. A frozen backbone then computes in
+    training exactly the features it computes at test time, as a fixed feature extractor should; with batch
+    statistics its features would depend on the batch and differ between training and test."""
+
+    def interceptor(next_fun, args, kwargs, context):
+        module = context.module
+        if not (isinstance(module, nn.BatchNorm) and context.method_name == "__call__"
+                and module.path[:1] and module.path[0] in modules):
+            return next_fun(*args, **kwargs)
+        if module.use_running_average is None:  # given at call time: give True instead
+            args, kwargs = args[:1], {**kwargs, "use_running_average": True}
+            return next_fun(*args, **kwargs)
+        original = module.use_running_average  # a field of the (frozen) module: set for this call only
+        object.__setattr__(module, "use_running_average", True)
+        try:
+            return next_fun(*args, **kwargs)
+        finally:
+            object.__setattr__(module, "use_running_average", original)
+
+    if not modules:
+        yield
+        return
+    with nn.intercept_methods(interceptor):
+        yield
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxcnn import transfer
 from jaxcnn.train.state import NONFINITE_GRADIENTS, NONFINITE_LOSS, TrainState
 
 
@@ -60,7 +61,7 @@ def make_steps(
     train_model=None,
     grad_accum_steps: int = 1,
     steps_per_epoch: int | None = None,
-    frozen_batch_stats: frozenset[str] = frozenset(),
+    frozen_modules: frozenset[str] = frozenset(),
 ) -> StepFunctions:
     """Build the pure step functions for one model / optimizer / dataset combination.
 
@@ -74,19 +75,20 @@ def make_steps(
     The train step also adds its metric sums into `state.epoch_sums` (restarting them at each multiple of
     `steps_per_epoch`) and records in `state.nonfinite` the first step whose loss or gradients were not
     finite, so the host can check both whenever it likes without fetching every step's metrics.
-    `frozen_batch_stats`: top-level modules (a frozen backbone) whose BatchNorm running statistics stay as
-    they are; they still normalise with the batch's statistics while training, as BatchNorm does.
+    `frozen_modules`: top-level modules of a frozen backbone (`tx` leaves their parameters alone); their
+    BatchNorm layers run in inference mode (`transfer.batchnorm_in_inference_mode`), so their statistics stay too.
     """
     train_model = train_model or model
 
     def loss_fn(params, batch_stats, images, labels, dropout_rng):
-        logits, updates = train_model.apply(
-            {"params": params, "batch_stats": batch_stats},
-            images,
-            train=True,
-            rngs={"dropout": dropout_rng},
-            mutable=["batch_stats", "aux"],
-        )
+        with transfer.batchnorm_in_inference_mode(frozen_modules):
+            logits, updates = train_model.apply(
+                {"params": params, "batch_stats": batch_stats},
+                images,
+                train=True,
+                rngs={"dropout": dropout_rng},
+                mutable=["batch_stats", "aux"],
+            )
         per_example = cross_entropy(logits, labels, num_classes, label_smoothing)
         loss = jnp.mean(per_example)
         aux_logits = jax.tree.leaves(updates.get("aux", {}))
@@ -97,14 +99,12 @@ def make_steps(
 
     def micro_step(carry, micro_batch, dropout_rng):
         """One forward/backward pass and one `tx.update` (a real update unless MultiSteps is accumulating)."""
-        params, old_batch_stats, opt_state = carry
+        params, batch_stats, opt_state = carry
         images = normalize(micro_batch["image"], mean, std)
         labels = micro_batch["label"]
         grads, (logits, per_example, aux_loss, batch_stats) = jax.grad(loss_fn, has_aux=True)(
-            params, old_batch_stats, images, labels, dropout_rng
+            params, batch_stats, images, labels, dropout_rng
         )
-        batch_stats = {name: old_batch_stats[name] if name in frozen_batch_stats else stats
-                       for name, stats in batch_stats.items()}
         if axis_name is not None:
             grads = jax.lax.pmean(grads, axis_name)
         updates, opt_state = tx.update(grads, opt_state, params)

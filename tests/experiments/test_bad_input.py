@@ -46,6 +46,12 @@ def _cli(tmp_path, *flags, module="experiments.mnist", devices=1):
         (["--epochs=abc"], 1, "error: flag --epochs=abc: could not convert string to float"),
         (["--flagfile=/nonexistent.flags"], 1, "error: Unable to open flagfile: [Errno 2] No such file or directory: "
                                                "'/nonexistent.flags'"),
+        (["--classes=5-10"], 2, "error: --classes='5-10': '5-10' is outside the dataset's classes 0-9"),
+        (["--classes=shoes"], 2, "error: --classes='shoes': 'shoes' is not a class id or a range like 5-9"),
+        (["--classes=0-4", "--input_pipeline=streaming"], 2, "error: --classes and --train_examples select examples of "
+                                                             "a dataset held on the device; use them with --input_pipeline=device"),
+        (["--backbone_lr_scale=-0.1"], 2, "error: --backbone_lr_scale must be >= 0, got -0.1"),
+        (["--init_from=/nonexistent/run"], 2, "error: --init_from=/nonexistent/run: cannot read its config.json ([Errno 2]"),
         # vgg16's five 2x2 pools take 28x28 to 0x0: caught by tracing the model, before any data is read
         (["--model=vgg16"], 2, "error: layer 'pool5' (MaxPool2d): input 1x1 is too small for this max pooling "
                                "(kernel 2, stride 2, padding (0, 0), dilation 1): output height = floor((1 + 0 + 0"),
@@ -113,6 +119,17 @@ def test_a_class_count_mismatch_on_restore_names_the_difference(tmp_path, capsys
     assert code == 2
     assert "does not fit this run's state (params/fc2/bias: saved (10,), this run (12,); params/fc2/kernel: saved (32, 10), this run (32, 12)" in last, last
     assert sorted(p.name for p in (workdir / "checkpoints").iterdir()) == ["2"]  # kept as it was
+
+
+def test_more_train_examples_than_the_split_holds_and_other_classes_on_resume_are_one_line(tmp_path, capsys):
+    workdir = tmp_path / "run"
+    with tfds.testing.mock_data(num_examples=16):
+        code, last = _run_in_process(mnist.main, _mnist_argv(workdir, "--train_examples=100"), capsys)
+        assert (code, last) == (2, "error: --train_examples=100 but the training split holds 16 examples (after "
+                                   "--classes); use at most that many, or 0 for all")
+        mnist.main(_mnist_argv(workdir, "--train_examples=8"))
+        code, last = _run_in_process(mnist.main, _mnist_argv(workdir, "--train_examples=16", "--epochs=2"), capsys)
+    assert code == 2 and "(train_examples: 8 -> 16)" in last, last
 
 
 def test_new_run_archives_the_previous_run_instead_of_deleting_it(tmp_path, capsys):
