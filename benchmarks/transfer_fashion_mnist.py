@@ -7,8 +7,8 @@ Runs, one after the other on this machine, with the recipes of the two flagfiles
   pretrain   launch/flags/fashion_mnist_pretrain_0to4.flags (once, seed 0)
   scratch    launch/flags/fashion_mnist_transfer_5to9.flags without --init_from: random init, same recipe
   frozen     the same from the pretrained backbone, --backbone_lr_scale=0 (a fixed feature extractor + new head)
-  finetune   ... --backbone_lr_scale=0.1 (the flagfile as written)
-  full       ... --backbone_lr_scale=1
+  finetune   ... --backbone_lr_scale=0.1
+  full       ... --backbone_lr_scale=1 (the flagfile as written)
 Every target variant runs for each seed; the seed also draws the 500 training images, so the spread covers
 both. Prints a markdown table (test accuracy on the 5,000 test images of classes 5-9: median and each seed;
 minutes per run) to record in benchmarks/RESULTS.md. Runs already finished in --workdir are not repeated.
