@@ -87,9 +87,10 @@ class TrainedRun:
     batch_stats: dict
 
 
-def load_trained(workdir) -> TrainedRun:
+def load_trained(workdir, flag: str = "--init_from") -> TrainedRun:
     """The run in `workdir`: its best checkpoint (else its newest), checksums verified, as NumPy arrays. Reads
-    only: nothing in that workdir is created, moved or deleted, so it may be another user's or still running."""
+    only: nothing in that workdir is created, moved or deleted, so it may be another user's or still running.
+    Errors name the workdir as the command-line `flag` that gave it."""
     from jaxcnn.train import build, checkpoint
     from jaxcnn.train.config import TrainConfig
     from jaxcnn.train.workdir import CONFIG_FILE
@@ -99,7 +100,7 @@ def load_trained(workdir) -> TrainedRun:
     try:
         saved = json.loads(config_path.read_text())
     except (OSError, ValueError) as err:
-        raise errors.CheckpointError(f"--init_from={workdir}: cannot read its {CONFIG_FILE} ({err}); give the "
+        raise errors.CheckpointError(f"{flag}={workdir}: cannot read its {CONFIG_FILE} ({err}); give the "
                                      "--workdir of a jaxcnn training run") from None
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     config = TrainConfig(**{k: v for k, v in saved.items() if k in known})
@@ -110,7 +111,7 @@ def load_trained(workdir) -> TrainedRun:
             state, step = found
             to_numpy = lambda tree: jax.tree.map(np.asarray, tree)  # noqa: E731
             return TrainedRun(workdir, config, step, source, to_numpy(state.params), to_numpy(state.batch_stats))
-    raise errors.CheckpointError(f"--init_from={workdir}: the run has no checkpoint yet; train it first (or give "
+    raise errors.CheckpointError(f"{flag}={workdir}: the run has no checkpoint yet; train it first (or give "
                                  "another run's --workdir)")
 
 

@@ -1,4 +1,5 @@
-"""Plots a person looks at after a run: loss and accuracy curves per epoch, written as PNG."""
+"""Plots a person looks at after a run, written as PNG: loss and accuracy curves per epoch, augmentation grids,
+the confusion matrix, first-layer filters and the feature maps of one image (see `jaxcnn.analysis`)."""
 
 import json
 import pathlib
@@ -23,11 +24,7 @@ def parse_metrics(text: str) -> list[dict]:
 
 def plot_training_curves(rows: list[dict], out_path: pathlib.Path) -> pathlib.Path:
     """Two panels, loss and accuracy, train vs test, against epoch; returns the PNG path."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only: no display needed on servers and CI
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     epochs = [row["epoch"] for row in rows]
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
     for split, style in (("train", "-o"), ("test", "-s")):
@@ -38,21 +35,15 @@ def plot_training_curves(rows: list[dict], out_path: pathlib.Path) -> pathlib.Pa
     for ax in (loss_ax, acc_ax):
         ax.grid(alpha=0.3)
         ax.legend()
-    out_path = pathlib.Path(out_path)
-    fig.savefig(out_path, dpi=100)
-    plt.close(fig)
-    return out_path
+    return _save(fig, out_path, dpi=100)
 
 
 def plot_augmentation_grid(columns: dict[str, "np.ndarray"], out_path: pathlib.Path, title: str = "") -> pathlib.Path:
     """A grid of example images: one column per name in `columns` (e.g. "original", "rotate15", ...), each an
     NHWC batch (uint8, or float on [0, 1]) with the same examples in the same rows; returns the PNG path."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
 
+    plt = _pyplot()
     names = list(columns)
     rows = len(next(iter(columns.values())))
     fig, axes = plt.subplots(rows, len(names), figsize=(1.15 * len(names), 1.15 * rows + 0.5), squeeze=False,
@@ -71,8 +62,94 @@ def plot_augmentation_grid(columns: dict[str, "np.ndarray"], out_path: pathlib.P
                 ax.set_title(name, fontsize=8)
     if title:
         fig.suptitle(title, fontsize=9)
+    return _save(fig, out_path)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display needed on servers and CI
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, out_path, dpi: int = 110) -> pathlib.Path:
     out_path = pathlib.Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_path, dpi=110)
-    plt.close(fig)
+    fig.savefig(out_path, dpi=dpi)
+    _pyplot().close(fig)
     return out_path
+
+
+def plot_confusion_matrix(counts, class_names: list[str], out_path, title: str = "") -> pathlib.Path:
+    """counts[true, predicted] as a heat map of row percentages (each true class sums to 100%), with the
+    counts written in the cells when there are few classes."""
+    import numpy as np
+
+    plt = _pyplot()
+    counts = np.asarray(counts)
+    k = len(counts)
+    percent = 100 * counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    size = min(1.0 + 0.55 * k, 24)
+    fig, ax = plt.subplots(figsize=(size + 1.5, size), constrained_layout=True)
+    image = ax.imshow(percent, cmap="Blues", vmin=0, vmax=100)
+    fig.colorbar(image, ax=ax, label="% of the true class")
+    ax.set(xlabel="predicted", ylabel="true", xticks=range(k), yticks=range(k))
+    ax.set_xticklabels(class_names, rotation=60, ha="right", fontsize=8)
+    ax.set_yticklabels(class_names, fontsize=8)
+    if k <= 20:
+        for true in range(k):
+            for predicted in range(k):
+                ax.text(predicted, true, str(counts[true, predicted]), ha="center", va="center", fontsize=7,
+                        color="white" if percent[true, predicted] > 60 else "black")
+    ax.set_title(title or f"accuracy {100 * np.trace(counts) / max(counts.sum(), 1):.2f}%", fontsize=9)
+    return _save(fig, out_path)
+
+
+def plot_filters(kernel, out_path, title: str = "") -> pathlib.Path:
+    """Every output filter of a conv kernel [kh, kw, in, out]: RGB when the input has 3 channels, else its
+    input channels averaged; each filter scaled to its own range (what matters is its pattern)."""
+    import numpy as np
+
+    plt = _pyplot()
+    kernel = np.asarray(kernel, np.float32)
+    filters = np.moveaxis(kernel, -1, 0)  # [out, kh, kw, in]
+    if filters.shape[-1] != 3:
+        filters = filters.mean(axis=-1, keepdims=True)
+    low = filters.min(axis=(1, 2, 3), keepdims=True)
+    high = filters.max(axis=(1, 2, 3), keepdims=True)
+    filters = (filters - low) / np.maximum(high - low, 1e-12)
+    columns = int(np.ceil(np.sqrt(len(filters))))
+    rows = int(np.ceil(len(filters) / columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(0.9 * columns, 0.9 * rows + 0.4), squeeze=False,
+                             constrained_layout=True)
+    for index, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if index < len(filters):
+            shown = filters[index]
+            ax.imshow(shown[..., 0] if shown.shape[-1] == 1 else shown, cmap="gray", interpolation="nearest")
+    fig.suptitle(title, fontsize=8)
+    return _save(fig, out_path)
+
+
+def plot_feature_maps(image, maps: list[tuple[str, "np.ndarray"]], out_path, channels: int = 8,
+                      title: str = "") -> pathlib.Path:
+    """One row per layer: the input image, then the first `channels` maps of that layer's H x W x C output,
+    labelled with its shape, so the shrinking maps and growing channel counts can be seen."""
+    import numpy as np
+
+    plt = _pyplot()
+    fig, axes = plt.subplots(len(maps), channels + 1, figsize=(1.1 * (channels + 1), 1.2 * len(maps) + 0.4),
+                             squeeze=False, constrained_layout=True)
+    image = np.asarray(image, np.float32) / (255.0 if np.asarray(image).dtype == np.uint8 else 1.0)
+    for row, (name, output) in enumerate(maps):
+        axes[row, 0].imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray", vmin=0, vmax=1)
+        axes[row, 0].set_ylabel(f"{name}\n{'x'.join(map(str, output.shape))}", fontsize=7)
+        for column in range(channels + 1):
+            axes[row, column].set_xticks([])
+            axes[row, column].set_yticks([])
+        for channel in range(min(channels, output.shape[-1])):
+            axes[row, channel + 1].imshow(output[..., channel], cmap="viridis", interpolation="nearest")
+    fig.suptitle(title, fontsize=9)
+    return _save(fig, out_path)

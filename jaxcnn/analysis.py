@@ -1,0 +1,68 @@
+"""What a trained network does: its predictions and confusion matrix on a split, the kernels of its first
+convolution, and the feature maps an image produces at every convolution (notes 001 and 002: the maps
+shrink in height and width while the number of filters grows).
+
+    predictions = analysis.predict(model, variables, images, mean=spec.mean, std=spec.std)
+    matrix = analysis.confusion_matrix(labels, predictions, num_classes)      # rows: true class
+    maps = analysis.feature_maps(model, variables, images[0], mean=spec.mean, std=spec.std)
+"""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxcnn import layers
+from jaxcnn.train.steps import normalize
+
+
+def predict(model, variables: dict, images: np.ndarray, *, mean, std, batch_size: int = 500) -> np.ndarray:
+    """The predicted class of every uint8 NHWC image, in evaluation mode; batches of one compiled shape
+    (the last one padded, its padding dropped)."""
+
+    @jax.jit
+    def classes(batch):
+        return jnp.argmax(model.apply(variables, normalize(batch, mean, std), train=False), axis=-1)
+
+    out = []
+    for start in range(0, len(images), batch_size):
+        batch = images[start:start + batch_size]
+        padded = np.concatenate([batch, np.zeros((batch_size - len(batch), *batch.shape[1:]), batch.dtype)])
+        out.append(np.asarray(classes(padded))[: len(batch)])
+    return np.concatenate(out) if out else np.zeros((0,), np.int64)
+
+
+def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: int) -> np.ndarray:
+    """counts[true, predicted] as int64 [num_classes, num_classes]."""
+    counts = np.zeros((num_classes, num_classes), np.int64)
+    np.add.at(counts, (np.asarray(labels, np.int64), np.asarray(predictions, np.int64)), 1)
+    return counts
+
+
+def feature_maps(model, variables: dict, image: np.ndarray, *, mean, std) -> list[tuple[str, np.ndarray]]:
+    """(layer path, H x W x C output) of every convolution, in the order the network applies them, for one
+    uint8 H x W x C image in evaluation mode."""
+    captured = []
+
+    def capture(next_fun, args, kwargs, context):
+        out = next_fun(*args, **kwargs)
+        if isinstance(context.module, (nn.Conv, layers.Conv2d)) and context.method_name == "__call__":
+            captured.append(("/".join(context.module.path), out))
+        return out
+
+    with nn.intercept_methods(capture):
+        model.apply(variables, normalize(image[None], mean, std), train=False)
+    return [(name, np.asarray(out[0], np.float32)) for name, out in captured]
+
+
+def first_conv_kernel(model, variables: dict, image: np.ndarray, *, mean, std) -> tuple[str, np.ndarray]:
+    """(layer path, kernel [kh, kw, in, out]) of the first convolution the network applies to `image` (found by
+    running it: parameter names alone do not say which layer comes first)."""
+    maps = feature_maps(model, variables, image, mean=mean, std=std)
+    if not maps:
+        raise ValueError("the network applies no convolution")
+    name = maps[0][0]
+    tree = variables["params"]
+    for part in name.split("/"):
+        tree = tree[part]
+    return name, np.asarray(tree["kernel"], np.float32)
