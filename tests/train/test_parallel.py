@@ -188,3 +188,34 @@ def test_batch_that_does_not_split_over_devices_and_micro_batches_is_a_one_line_
         TrainConfig(parallel="pmapp").validate()
     with pytest.raises(errors.ConfigError, match=r"^--grad_accum_steps must be positive, got 0"):
         TrainConfig(grad_accum_steps=0).validate()
+
+
+def test_transfer_with_a_frozen_or_slower_backbone_gives_the_numbers_of_one_device_under_jit_and_pmap(tmp_path):
+    """--init_from with --backbone_lr_scale 0 and 0.1: optax.partition and inference-mode BatchNorm in the frozen
+    backbone behave the same on 1 device, sharded under jit and under pmap; frozen stays bitwise as loaded."""
+    source = str(tmp_path / "source")
+    runs = {"source": (1, {})}
+    for scale in (0.0, 0.1):
+        transfer_flags = {"init_from": source, "backbone_lr_scale": scale}
+        runs |= {f"one_{scale}": (1, transfer_flags), f"jit_{scale}": (None, transfer_flags),
+                 f"pmap_{scale}": (None, {"parallel": "pmap", **transfer_flags})}
+    states = _train_in_8_device_process(tmp_path, runs)
+    register_smooth_bn_net()
+    from jaxcnn import transfer
+
+    head = transfer.head_modules(models.get_model("smooth_bn_net", num_classes=10), (28, 28, 1))
+    assert head and all(name in states["source"]["params"] for name in head)
+    backbone = lambda tree: {k: v for k, v in tree.items() if k not in head}  # noqa: E731
+    for scale in (0.0, 0.1):
+        reference = states[f"one_{scale}"]
+        for name in (f"jit_{scale}", f"pmap_{scale}"):
+            for part in ("params", "batch_stats", "opt_state"):
+                assert_trees_close(states[name][part], reference[part], f"{name} {part}")
+    for name in ("one_0.0", "jit_0.0", "pmap_0.0"):
+        for part in ("params", "batch_stats"):
+            for x, y in zip(jax.tree.leaves(backbone(states[name][part])), jax.tree.leaves(backbone(states["source"][part])),
+                            strict=True):
+                np.testing.assert_array_equal(x, y, err_msg=f"{name} {part}: a frozen backbone moved")
+    assert max_difference(backbone(states["one_0.1"]["params"]), backbone(states["source"]["params"])) > 1e-3
+    heads = [{k: states[name]["params"][k] for k in head} for name in ("one_0.0", "source")]
+    assert max_difference(*heads) > 1e-3  # a new head, trained
