@@ -11,7 +11,7 @@ model abstractly with two class counts: the classifier, plus the auxiliary heads
 That holds for every model in the zoo and for any new one, whatever its layers are called. The rest is the
 backbone. Experiments use this through `--init_from=<workdir>` and `--backbone_lr_scale` (0 freezes the
 backbone: its parameters stay as loaded, through `optax.partition` in `jaxcnn.train.optim`, and its BatchNorm
-layers run in inference mode, `batchnorm_in_inference_mode`).
+and Dropout layers run as at test time, `backbone_in_inference_mode`).
 """
 
 import contextlib
@@ -46,31 +46,31 @@ def param_labels(params, head: frozenset[str]) -> dict:
             for name, tree in params.items()}
 
 
+# The layers that behave differently in training, and the switch that makes them behave as at test time.
+_INFERENCE_SWITCHES = ((nn.BatchNorm, "use_running_average"), (nn.Dropout, "deterministic"))
+
+
 @contextlib.contextmanager
-def batchnorm_in_inference_mode(modules: frozenset[str]):
-    """Inside it, every BatchNorm under these top-level modules normalises with its running statistics and
-    leaves them unchanged, even in a model applied with train=True. A frozen backbone then computes in
-    training exactly the features it computes at test time, as a fixed feature extractor should; with batch
-    statistics its features would depend on the batch and differ between training and test."""
+def backbone_in_inference_mode(head: frozenset[str]):
+    """Inside it, every BatchNorm and Dropout outside the `head` modules runs as at test time, even in a model
+    applied with train=True: BatchNorm normalises with its running statistics (and leaves them unchanged),
+    Dropout keeps every unit. A frozen backbone then computes in training exactly the features it computes at
+    test time, as a fixed feature extractor should; with batch statistics they would depend on the batch."""
 
     def interceptor(next_fun, args, kwargs, context):
         module = context.module
-        if not (isinstance(module, nn.BatchNorm) and context.method_name == "__call__"
-                and module.path[:1] and module.path[0] in modules):
+        switch = next((name for kind, name in _INFERENCE_SWITCHES if isinstance(module, kind)), None)
+        if switch is None or context.method_name != "__call__" or not module.path or module.path[0] in head:
             return next_fun(*args, **kwargs)
-        if module.use_running_average is None:  # given at call time: give True instead
-            args, kwargs = args[:1], {**kwargs, "use_running_average": True}
-            return next_fun(*args, **kwargs)
-        original = module.use_running_average  # a field of the (frozen) module: set for this call only
-        object.__setattr__(module, "use_running_average", True)
+        if getattr(module, switch) is None:  # given at call time (after the input): give True instead
+            return next_fun(*args[:1], **{**kwargs, switch: True})
+        original = getattr(module, switch)  # a field of the (frozen) module: set for this call only
+        object.__setattr__(module, switch, True)
         try:
             return next_fun(*args, **kwargs)
         finally:
-            object.__setattr__(module, "use_running_average", original)
+            object.__setattr__(module, switch, original)
 
-    if not modules:
-        yield
-        return
     with nn.intercept_methods(interceptor):
         yield
 

@@ -8,6 +8,7 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
+import flax.linen as nn
 import optax
 import pytest
 
@@ -178,21 +179,47 @@ def test_a_frozen_backbone_computes_its_test_time_features_in_training_and_keeps
     state = state.replace(batch_stats=jax.tree.map(lambda s: s + 0.3, state.batch_stats))  # not the identity
     images = jax.random.uniform(jax.random.PRNGKey(1), (8, 28, 28, 1)) * 3.0
     variables = {"params": state.params, "batch_stats": state.batch_stats}
-    with transfer.batchnorm_in_inference_mode(frozenset(state.params) - head):
+    with transfer.backbone_in_inference_mode(head):
         train_logits, updates = model.apply(variables, images, train=True, mutable=["batch_stats"])
     np.testing.assert_array_equal(train_logits, model.apply(variables, images, train=False))
     assert _leaves_equal(updates["batch_stats"], state.batch_stats)
-    # Only the named modules: block1 frozen, block2 and block3 learn their statistics as usual.
-    with transfer.batchnorm_in_inference_mode(frozenset({"block1"})):
+    # Only outside the head: with block2 and block3 counted as head, they learn their statistics as usual.
+    with transfer.backbone_in_inference_mode(head | {"block2", "block3"}):
         _, updates = model.apply(variables, images, train=True, mutable=["batch_stats"])
     assert _leaves_equal(updates["batch_stats"]["block1"], state.batch_stats["block1"])
     assert not _leaves_equal(updates["batch_stats"]["block2"], state.batch_stats["block2"])
 
     steps = make_steps(model, tx, num_classes=5, mean=(0.5,), std=(0.5,), augment_fn=lambda key, x: x,
-                       frozen_modules=frozenset(state.params) - head)
+                       frozen_backbone_head=head)
     batch = {"image": (images * 80).astype(jnp.uint8), "label": jnp.arange(8) % 5, "mask": jnp.ones(8, bool)}
     new_state, _ = jax.jit(steps.train_step)(state, batch)
     assert _leaves_equal(new_state.batch_stats, state.batch_stats)
     backbone = lambda params: {k: v for k, v in params.items() if k not in head}  # noqa: E731
     assert _leaves_equal(backbone(new_state.params), backbone(state.params))
     assert not _leaves_equal(new_state.params["fc2"], state.params["fc2"])
+
+
+class _DropoutNet(nn.Module):
+    """Dropout both ways Flax allows: `deterministic` given at call time (as the zoo's VGG does) and as a field."""
+
+    num_classes: int = 10
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        x = nn.relu(nn.Dense(32, name="features")(x.reshape(x.shape[0], -1)))
+        x = nn.Dropout(0.5)(x, deterministic=not train)
+        x = nn.Dropout(0.5, deterministic=not train, name="dropout_field")(x)
+        return nn.Dense(self.num_classes, name="classifier")(x)
+
+
+def test_a_frozen_backbone_keeps_every_unit_its_dropout_would_drop():
+    model = _DropoutNet()
+    head = transfer.head_modules(model, (4, 4, 1))
+    assert head == {"classifier"}
+    images = jax.random.normal(jax.random.PRNGKey(1), (3, 4, 4, 1))
+    variables = model.init(jax.random.PRNGKey(0), images)
+    test_time = model.apply(variables, images, train=False)
+    train = lambda: model.apply(variables, images, train=True, rngs={"dropout": jax.random.PRNGKey(3)})  # noqa: E731
+    assert not np.allclose(train(), test_time)  # dropout is on in training
+    with transfer.backbone_in_inference_mode(head):
+        np.testing.assert_array_equal(train(), test_time)

@@ -132,7 +132,7 @@ def train_and_evaluate(config: TrainConfig, workdir, *, devices=None, new_run: b
         label_smoothing=config.label_smoothing, aux_loss_weight=config.aux_loss_weight,
         axis_name=data_parallel.axis_name, train_model=train_model, grad_accum_steps=config.grad_accum_steps,
         steps_per_epoch=steps_per_epoch,
-        frozen_modules=frozenset(state.params) - head if config.backbone_lr_scale == 0 else frozenset(),
+        frozen_backbone_head=head if config.backbone_lr_scale == 0 else None,
     )
     views = tta.parse_views(config.tta)
     steps = tta.add_to_steps(steps, model, views, mean=spec.mean, std=spec.std, axis_name=data_parallel.axis_name)

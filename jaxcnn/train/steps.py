@@ -5,7 +5,9 @@ inside the compiled step, on device. Metrics are sums (loss_sum, correct, count)
 over any number of steps or devices is exact, padded evaluation examples included.
 """
 
+import contextlib
 import dataclasses
+import functools
 from collections.abc import Callable
 
 import jax
@@ -61,7 +63,7 @@ def make_steps(
     train_model=None,
     grad_accum_steps: int = 1,
     steps_per_epoch: int | None = None,
-    frozen_modules: frozenset[str] = frozenset(),
+    frozen_backbone_head: frozenset[str] | None = None,
 ) -> StepFunctions:
     """Build the pure step functions for one model / optimizer / dataset combination.
 
@@ -75,13 +77,16 @@ def make_steps(
     The train step also adds its metric sums into `state.epoch_sums` (restarting them at each multiple of
     `steps_per_epoch`) and records in `state.nonfinite` the first step whose loss or gradients were not
     finite, so the host can check both whenever it likes without fetching every step's metrics.
-    `frozen_modules`: top-level modules of a frozen backbone (`tx` leaves their parameters alone); their
-    BatchNorm layers run in inference mode (`transfer.batchnorm_in_inference_mode`), so their statistics stay too.
+    `frozen_backbone_head`: set when the backbone is frozen (`tx` leaves its parameters alone) to the head
+    modules; every other module's BatchNorm and Dropout then run as at test time
+    (`transfer.backbone_in_inference_mode`), so the backbone's statistics stay too.
     """
+    frozen_backbone = (contextlib.nullcontext if frozen_backbone_head is None else
+                       functools.partial(transfer.backbone_in_inference_mode, frozen_backbone_head))
     train_model = train_model or model
 
     def loss_fn(params, batch_stats, images, labels, dropout_rng):
-        with transfer.batchnorm_in_inference_mode(frozen_modules):
+        with frozen_backbone():
             logits, updates = train_model.apply(
                 {"params": params, "batch_stats": batch_stats},
                 images,
