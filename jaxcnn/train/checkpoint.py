@@ -218,7 +218,11 @@ def restore_newest_read_only(directory: pathlib.Path, target_state) -> tuple[obj
         return None
     manager = ocp.CheckpointManager(directory, item_handlers=_item_handlers(),
                                     options=ocp.CheckpointManagerOptions(read_only=True, create=False))
-    target_state = jax.tree.map(_replicated_on_local_devices, target_state)
+    # Every process reads the whole checkpoint onto its own first device.
+    local = jax.sharding.NamedSharding(jax.sharding.Mesh(np.array(jax.local_devices()[:1]), ("local",)),
+                                       jax.sharding.PartitionSpec())
+    target_state = jax.tree.map(lambda leaf: jax.ShapeDtypeStruct(np.shape(leaf), leaf.dtype, sharding=local),
+                                target_state)
     try:
         failures = []
         for step in sorted(manager.all_steps(), reverse=True):
@@ -232,14 +236,6 @@ def restore_newest_read_only(directory: pathlib.Path, target_state) -> tuple[obj
         raise errors.CheckpointError(f"no checkpoint in {directory} can be used ({'; '.join(failures[:2])}); "
                                      "it was written by another model or setup, or is damaged")
     return None
-
-
-def _replicated_on_local_devices(leaf) -> jax.ShapeDtypeStruct:
-    """A restore target that every process reads whole, onto its own devices only."""
-    from jax.sharding import NamedSharding, PartitionSpec
-
-    mesh = jax.sharding.Mesh(np.array(jax.local_devices()[:1]), ("local",))
-    return jax.ShapeDtypeStruct(np.shape(leaf), leaf.dtype, sharding=NamedSharding(mesh, PartitionSpec()))
 
 
 def _item_handlers() -> dict:
