@@ -223,3 +223,14 @@ def test_a_frozen_backbone_keeps_every_unit_its_dropout_would_drop():
     assert not np.allclose(train(), test_time)  # dropout is on in training
     with transfer.backbone_in_inference_mode(head):
         np.testing.assert_array_equal(train(), test_time)
+
+
+@pytest.mark.parametrize("name", models.list_models())
+def test_every_zoo_models_head_is_exactly_its_final_classifier(name):
+    input_shape = models.get_spec(name).input_shape
+    model = models.get_model(name, num_classes=7)
+    head = transfer.head_modules(model, input_shape)
+    assert len(head) == 1, head
+    (classifier,) = head
+    params = models.abstract_variables(model, input_shape)["params"][classifier]
+    assert params["kernel"].shape[-1] == 7  # the layer that outputs the logits
