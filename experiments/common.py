@@ -46,7 +46,7 @@ def define_flags(fv: flags.FlagValues, *, dataset: str, datasets: list[str], mod
     define.string("init_from", _DEFAULTS.init_from, "Transfer learning: the --workdir of a trained run; start from its "
                   "backbone (best checkpoint) with a new head. Same --model; any dataset classes.")
     define.float("backbone_lr_scale", _DEFAULTS.backbone_lr_scale, "The backbone's learning rate as a fraction of "
-                 "the head's: 0 freezes it (parameters and BatchNorm statistics), 0.1 fine-tunes it gently.")
+                 "the head's: 0 freezes it (parameters fixed, BatchNorm and Dropout as at test time), 0.1 fine-tunes it.")
     define.float("aux_loss_weight", _DEFAULTS.aux_loss_weight, "Weight of auxiliary-head losses (0: off).")
     define.integer("seed", _DEFAULTS.seed, "Seed for init, data order and augmentation.")
     define.integer("checkpoint_every_steps", _DEFAULTS.checkpoint_every_steps, "Checkpoint interval in steps.")

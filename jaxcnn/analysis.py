@@ -5,6 +5,7 @@ shrink in height and width while the number of filters grows).
     predictions = analysis.predict(model, variables, images, mean=spec.mean, std=spec.std)
     matrix = analysis.confusion_matrix(labels, predictions, num_classes)      # rows: true class
     maps = analysis.feature_maps(model, variables, images[0], mean=spec.mean, std=spec.std)
+    layer, kernel = analysis.first_conv_kernel(variables["params"], maps)
 """
 
 import flax.linen as nn
@@ -55,14 +56,13 @@ def feature_maps(model, variables: dict, image: np.ndarray, *, mean, std) -> lis
     return [(name, np.asarray(out[0], np.float32)) for name, out in captured]
 
 
-def first_conv_kernel(model, variables: dict, image: np.ndarray, *, mean, std) -> tuple[str, np.ndarray]:
-    """(layer path, kernel [kh, kw, in, out]) of the first convolution the network applies to `image` (found by
-    running it: parameter names alone do not say which layer comes first)."""
-    maps = feature_maps(model, variables, image, mean=mean, std=std)
+def first_conv_kernel(params: dict, maps: list[tuple[str, np.ndarray]]) -> tuple[str, np.ndarray]:
+    """(layer path, kernel [kh, kw, in, out]) of the first convolution the network applied, given its
+    `feature_maps` (parameter names alone do not say which layer comes first)."""
     if not maps:
         raise ValueError("the network applies no convolution")
     name = maps[0][0]
-    tree = variables["params"]
+    tree = params
     for part in name.split("/"):
         tree = tree[part]
     return name, np.asarray(tree["kernel"], np.float32)

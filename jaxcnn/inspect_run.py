@@ -50,14 +50,15 @@ def inspect(workdir, out_dir=None, *, image_index: int = 0, data_dir: str | None
         names += [str(i) for i in range(len(names), len(counts))]
     out_dir = pathlib.Path(out_dir) if out_dir else run.workdir / "inspect"
     image = images[image_index]
-    layer, kernel = analysis.first_conv_kernel(model, variables, image, **norm)
+    maps = analysis.feature_maps(model, variables, image, **norm)
+    layer, kernel = analysis.first_conv_kernel(run.params, maps)
     accuracy = float(np.trace(counts) / counts.sum())
     what = f"{config.model} on {config.dataset}\n{run.source} checkpoint, step {run.step}"
     paths = [
         viz.plot_confusion_matrix(counts, names, out_dir / "confusion.png",
                                   title=f"{what}: test accuracy {100 * accuracy:.2f}%"),
         viz.plot_filters(kernel, out_dir / "filters.png", title=f"{what}\n{layer} kernels {'x'.join(map(str, kernel.shape))}"),
-        viz.plot_feature_maps(image, analysis.feature_maps(model, variables, image, **norm), out_dir / "feature_maps.png",
+        viz.plot_feature_maps(image, maps, out_dir / "feature_maps.png",
                               title=f"{what}: test image {image_index} ({names[labels[image_index]]})"),
     ]
     per_class = {name: float(counts[i, i] / max(counts[i].sum(), 1)) for i, name in enumerate(names)}

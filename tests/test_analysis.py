@@ -36,7 +36,7 @@ def test_feature_maps_shrink_and_deepen_and_the_first_is_the_convolution_of_the_
     maps = analysis.feature_maps(model, variables, images[0], mean=MEAN, std=STD)
     assert [(name, m.shape) for name, m in maps] == [("block1/conv", (28, 28, 32)), ("block2/conv", (14, 14, 64)),
                                                      ("block3/conv", (7, 7, 128))]
-    name, kernel = analysis.first_conv_kernel(model, variables, images[0], mean=MEAN, std=STD)
+    name, kernel = analysis.first_conv_kernel(variables["params"], maps)
     assert name == "block1/conv" and kernel.shape == (3, 3, 1, 32)
     image = (images[:1] / 255.0 - MEAN[0]) / STD[0]
     reference = conv2d(image, kernel, None, (1, 1), ((1, 1), (1, 1)), (1, 1), 1)[0]  # 'same' padding, no bias
@@ -47,7 +47,7 @@ def test_the_first_convolution_is_found_by_running_the_network_not_by_name():
     model = models.get_model("resnet20", num_classes=10)
     variables = model.init(jax.random.PRNGKey(0), np.zeros((1, 32, 32, 3), np.float32))
     image = np.zeros((32, 32, 3), np.uint8)
-    name, kernel = analysis.first_conv_kernel(model, variables, image, mean=(0.5,) * 3, std=(0.25,) * 3)
-    assert name == "conv1" and kernel.shape == (3, 3, 3, 16)
     maps = analysis.feature_maps(model, variables, image, mean=(0.5,) * 3, std=(0.25,) * 3)
+    name, kernel = analysis.first_conv_kernel(variables["params"], maps)
+    assert name == "conv1" and kernel.shape == (3, 3, 3, 16)
     assert len(maps) == 19 and maps[-1][1].shape == (8, 8, 64)  # 1 stem + 9 blocks x 2 convs, 32 -> 8 pixels

@@ -22,7 +22,7 @@ from jaxcnn.models.vgg import VGG, TinyVGG
 from jaxcnn.models.wide_resnet import WideResNet
 
 __all__ = [
-    "AirbenchNet", "CifarResNet", "abstract_variables", "FourThreeCNN", "LeNet5", "ModelSpec", "Note004CNN", "ResNet", "SequentialCNN",
-    "SimpleCNN", "TinyVGG", "VGG", "WideResNet", "get_model", "get_spec", "list_models", "register",
+    "AirbenchNet", "CifarResNet", "FourThreeCNN", "LeNet5", "ModelSpec", "Note004CNN", "ResNet", "SequentialCNN",
+    "SimpleCNN", "TinyVGG", "VGG", "WideResNet", "abstract_variables", "get_model", "get_spec", "list_models", "register",
     "whitening_kernel",
 ]
