@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxcnn import layers
-from jaxcnn.train.steps import normalize
+from jaxcnn.augment import normalize
 
 
 def predict(model, variables: dict, images: np.ndarray, *, mean, std, batch_size: int = 500) -> np.ndarray:

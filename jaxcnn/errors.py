@@ -7,7 +7,11 @@ on one line and exit non-zero, so a user never has to read a traceback to fix th
 
 
 class UserError(Exception):
-    """Base class for mistakes the user can fix; the message is shown as-is, on one line."""
+    """Base class for mistakes the user can fix; the message is shown as-is, on one line, after `label`, and
+    the command exits with `exit_status` (`jaxcnn.cli`)."""
+
+    label = "error"
+    exit_status = 2
 
 
 class ConfigError(UserError, ValueError):

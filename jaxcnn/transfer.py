@@ -3,21 +3,19 @@ or let it learn at a lower rate than the new head.
 
     head = transfer.head_modules(model, (28, 28, 1))     # frozenset({'fc2'}): found, not named
     labels = transfer.param_labels(params, head)          # 'head' / 'backbone' per leaf: optax.partition
-    trained = transfer.load_trained("workdirs/pretrain")  # another run's verified parameters and config
-    state = transfer.graft(state, trained, head)          # its backbone, this run's fresh head
+    state = transfer.graft(state, trained, head)          # trained {'params', 'batch_stats'}: its backbone,
+                                                          # this run's fresh head
 
 The head is every top-level module whose parameter shapes depend on the class count, found by tracing the
 model abstractly with two class counts: the classifier, plus the auxiliary heads when the model has them.
 That holds for every model in the zoo and for any new one, whatever its layers are called. The rest is the
-backbone. Experiments use this through `--init_from=<workdir>` and `--backbone_lr_scale` (0 freezes the
-backbone: its parameters stay as loaded, through `optax.partition` in `jaxcnn.train.optim`, and its BatchNorm
-and Dropout layers run as at test time, `backbone_in_inference_mode`).
+backbone. This module is pure surgery on parameter trees; reading a trained run from disk is
+`jaxcnn.train.workdir.load_trained`. Experiments use both through `--init_from=<workdir>` and
+`--backbone_lr_scale` (0 freezes the backbone: its parameters stay as loaded, through `optax.partition` in
+`jaxcnn.train.optim`, and its BatchNorm and Dropout layers run as at test time, `backbone_in_inference_mode`).
 """
 
 import contextlib
-import dataclasses
-import json
-import pathlib
 
 import flax.linen as nn
 import jax
@@ -75,72 +73,28 @@ def backbone_in_inference_mode(head: frozenset[str]):
         yield
 
 
-@dataclasses.dataclass(frozen=True)
-class TrainedRun:
-    """What a finished (or interrupted) run offers for transfer: its verified variables and how it was trained."""
-
-    workdir: pathlib.Path
-    config: object  # jaxcnn.train.TrainConfig
-    step: int
-    source: str  # "best" (highest test accuracy) or "checkpoints" (newest)
-    params: dict
-    batch_stats: dict
-
-
-def load_trained(workdir, flag: str = "--init_from") -> TrainedRun:
-    """The run in `workdir`: its best checkpoint (else its newest), checksums verified, as NumPy arrays. Reads
-    only: nothing in that workdir is created, moved or deleted, so it may be another user's or still running.
-    Errors name the workdir as the command-line `flag` that gave it."""
-    from jaxcnn.train import build, checkpoint
-    from jaxcnn.train.config import TrainConfig
-    from jaxcnn.train.workdir import CONFIG_FILE
-
-    workdir = pathlib.Path(workdir).absolute()
-    config_path = workdir / CONFIG_FILE
-    try:
-        saved = json.loads(config_path.read_text())
-    except (OSError, ValueError) as err:
-        raise errors.CheckpointError(f"{flag}={workdir}: cannot read its {CONFIG_FILE} ({err}); give the "
-                                     "--workdir of a jaxcnn training run") from None
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    config = TrainConfig(**{k: v for k, v in saved.items() if k in known})
-    target = build.abstract_state(config)
-    for source in ("best", "checkpoints"):
-        found = checkpoint.restore_newest_read_only(workdir / source, target)
-        if found is not None:
-            state, step = found
-            to_numpy = lambda tree: jax.tree.map(np.asarray, tree)  # noqa: E731
-            return TrainedRun(workdir, config, step, source, to_numpy(state.params), to_numpy(state.batch_stats))
-    raise errors.CheckpointError(f"{flag}={workdir}: the run has no checkpoint yet; train it first (or give "
-                                 "another run's --workdir)")
-
-
-def check_backbone_fits(variables: dict, trained: TrainedRun, head: frozenset[str]) -> None:
-    """A one-line error unless `trained` has every backbone leaf of `variables` ({'params', 'batch_stats'}: arrays
-    or shapes, e.g. `models.abstract_variables`) with the same shape; names the first differences."""
+def backbone_differences(variables: dict, trained: dict, head: frozenset[str]) -> list[str]:
+    """One line per backbone leaf where `variables` and `trained` ({'params', 'batch_stats'}: arrays or shapes,
+    e.g. `models.abstract_variables`) differ in shape or presence; empty when the trained backbone fits."""
     differences = []
     for kind in ("params", "batch_stats"):
         ours = _shapes(_backbone(variables.get(kind, {}), head))
-        theirs = _shapes(_backbone(getattr(trained, kind), head))
+        theirs = _shapes(_backbone(trained.get(kind, {}), head))
         differences += [f"{kind}/{name}: {'trained ' + str(theirs[name]) if name in theirs else 'not in the trained run'}"
                         f", this run {shape}" for name, shape in ours.items() if theirs.get(name) != shape]
         differences += [f"{kind}/{name}: only in the trained run" for name in theirs if name not in ours]
+    return differences
+
+
+def graft(state, trained: dict, head: frozenset[str]):
+    """`state` with every backbone parameter and BatchNorm statistic taken from `trained` ({'params',
+    'batch_stats'}), each placed like the one it replaces; the head modules keep their fresh initialisation."""
+    differences = backbone_differences({"params": state.params, "batch_stats": state.batch_stats}, trained, head)
     if differences:
-        more = f"; {len(differences) - 3} more" if len(differences) > 3 else ""
-        raise errors.CheckpointError(
-            f"--init_from={trained.workdir} trained {trained.config.model!r}, whose backbone does not fit this run's "
-            f"model ({'; '.join(differences[:3])}{more}); use the same --model as that run"
-        )
-
-
-def graft(state, trained: TrainedRun, head: frozenset[str]):
-    """`state` with every backbone parameter and BatchNorm statistic taken from `trained`, each placed like the
-    one it replaces; the head modules keep their fresh initialisation."""
-    check_backbone_fits({"params": state.params, "batch_stats": state.batch_stats}, trained, head)
+        raise errors.ShapeError(f"the trained backbone does not fit this model: {'; '.join(differences[:3])}")
 
     def take(kind):
-        loaded = getattr(trained, kind)
-        return {name: tree if name in head else jax.tree.map(_place_like, tree, loaded[name])
+        return {name: tree if name in head else jax.tree.map(_place_like, tree, trained[kind][name])
                 for name, tree in getattr(state, kind).items()}
 
     return state.replace(params=take("params"), batch_stats=take("batch_stats"))

@@ -1,109 +1,95 @@
-"""The complete description of a training run; experiments build one from flags."""
+"""Every setting of a training run, defined once: the `TrainConfig` dataclass, whose fields carry their help
+text, choices and allowed range. The experiment scripts generate their flags from these fields, runs record
+them in config.json, and `jaxcnn.train.plan.resolve` turns them into a checked `RunPlan`.
+
+Plain data: this module imports nothing of jaxcnn and no JAX, so it loads instantly (fast `--help`, and
+nothing touches a device before a multi-host run has started).
+"""
 
 import dataclasses
+import math
 
-from jaxcnn import errors
-
-OPTIMIZERS = ("sgd", "adamw")
-SCHEDULES = ("cosine", "onecycle", "constant")
-PARALLEL_MODES = ("jit", "pmap")  # jit over a device mesh (default) or the same step under jax.pmap
-DTYPES = ("float32", "bfloat16")  # computation dtype; parameters, optimizer state and BN statistics stay float32
-INPUT_PIPELINES = ("device", "streaming")  # uint8 arrays resident on device, or TFDS + tf.data streamed per process
 # Fields that define what is being trained: resuming a workdir with different values is refused.
 IDENTITY_FIELDS = ("dataset", "model", "num_classes", "classes", "train_examples")
+
+# Range rules a field may name in its metadata: (what the value must be, the test).
+RULES = {
+    "positive": ("positive", lambda v: math.isfinite(v) and v > 0),
+    "non_negative": (">= 0", lambda v: math.isfinite(v) and v >= 0),
+    "fraction": ("in [0, 1)", lambda v: 0 <= v < 1),
+}
+
+
+def setting(default, help: str, *, choices: tuple = (), rule: str | None = None):  # noqa: A002 (help, as absl)
+    """A config field with its flag help, its allowed values (`choices`) or its range (`rule`, a key of RULES)."""
+    return dataclasses.field(default=default, metadata={"help": help, "choices": choices, "rule": rule})
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    dataset: str = "fashion_mnist"
-    model: str = "tiny_vgg"
-    num_classes: int = 0  # 0: take it from the dataset
-    batch_size: int = 128
-    epochs: float = 10
-    optimizer: str = "sgd"
-    learning_rate: float = 0.1
-    momentum: float = 0.9
-    schedule: str = "cosine"
-    warmup_epochs: float = 1.0
-    weight_decay: float = 5e-4
-    label_smoothing: float = 0.0
-    augment: str = "default"
-    aux_loss_weight: float = 0.0
-    seed: int = 0
-    checkpoint_every_steps: int = 500
-    keep_checkpoints: int = 2
-    log_every_steps: int = 20
-    data_dir: str | None = None
-    progress_bar: bool = True
-    parallel: str = "jit"
-    grad_accum_steps: int = 1  # batch_size stays the global batch per update, computed in this many micro-batches
-    dtype: str = "float32"
-    tta: str = "none"  # test-time augmentation views (jaxcnn.tta.parse_views), reported beside plain accuracy
-    input_pipeline: str = "device"
-    # Parts of the dataset (jaxcnn.data.subsets): these classes only, relabelled 0..k-1 ("5-9", "0,2,4"), and a
-    # fixed random sample of this many training examples (0: all). Device pipeline only.
-    classes: str = ""
-    train_examples: int = 0
-    # Transfer learning (jaxcnn.transfer): start from the trained backbone of the run in this workdir, with a
-    # new head; the backbone learns at backbone_lr_scale times the learning rate (0 freezes it).
-    init_from: str | None = None
-    backbone_lr_scale: float = 1.0
+    dataset: str = setting("fashion_mnist", "TFDS dataset name.")
+    model: str = setting("tiny_vgg", "Model name (python -m jaxcnn.models --list).")
+    num_classes: int = setting(0, "Output classes (0: the dataset's, or the number of --classes).", rule="non_negative")
+    batch_size: int = setting(128, "Global batch size (over every device, per update).", rule="positive")
+    epochs: float = setting(10.0, "Training epochs (fractions allowed).", rule="positive")
+    optimizer: str = setting("sgd", "sgd (Nesterov momentum) or adamw.", choices=("sgd", "adamw"))
+    learning_rate: float = setting(0.1, "Peak learning rate.", rule="positive")
+    momentum: float = setting(0.9, "SGD momentum (Nesterov; 0: plain SGD).", rule="non_negative")
+    schedule: str = setting("cosine", "cosine (with linear warmup), onecycle or constant.",
+                            choices=("cosine", "onecycle", "constant"))
+    warmup_epochs: float = setting(1.0, "Linear warmup length (cosine) / rise (onecycle).", rule="non_negative")
+    weight_decay: float = setting(5e-4, "Decoupled weight decay on kernels (not biases/BN).", rule="non_negative")
+    label_smoothing: float = setting(0.0, "Label smoothing in [0, 1).", rule="fraction")
+    augment: str = setting("default", "default | none | comma list of ops, e.g. flip,crop4 or default,pca0.1,mixup0.2; "
+                           "mixupA / cutmixA mix pairs of examples and their labels (soft targets).")
+    aux_loss_weight: float = setting(0.0, "Weight of auxiliary-head losses (0: off).", rule="non_negative")
+    seed: int = setting(0, "Seed for init, data order and augmentation.")
+    checkpoint_every_steps: int = setting(500, "Checkpoint interval in steps.", rule="positive")
+    keep_checkpoints: int = setting(2, "How many recent checkpoints to keep.", rule="positive")
+    log_every_steps: int = setting(20, "Steps between progress-bar updates.", rule="positive")
+    data_dir: str | None = setting(None, "TFDS data directory (default: $TFDS_DATA_DIR or ~/tensorflow_datasets).")
+    progress_bar: bool = setting(True, "Show a per-epoch progress bar.")
+    parallel: str = setting("jit", "jit: one jit over a device mesh, batch sharded (default); pmap: the same step "
+                            "under jax.pmap, BatchNorm statistics over the global batch.", choices=("jit", "pmap"))
+    grad_accum_steps: int = setting(1, "Split each --batch_size batch into this many micro-batches and accumulate "
+                                    "their gradients (optax.MultiSteps): a large global batch on few devices.",
+                                    rule="positive")
+    dtype: str = setting("float32", "Computation dtype; parameters, optimizer state and BatchNorm statistics stay "
+                         "float32.", choices=("float32", "bfloat16"))
+    tta: str = setting("none", "Test-time augmentation: none | flip | shiftN | flip,shiftN. Reported as "
+                       "test_tta_accuracy beside the plain test accuracy.")
+    input_pipeline: str = setting("device", "device: the dataset held on device as uint8 (small datasets); streaming: "
+                                  "TFDS + tf.data, each process reading its part, prefetched to device. Same "
+                                  "augmentation either way.", choices=("device", "streaming"))
+    classes: str = setting("", "Train and test on these classes only, relabelled 0..k-1: a range or list such as 5-9 "
+                           "or 0,2,4 (empty: all). With --input_pipeline=device.")
+    train_examples: int = setting(0, "Train on a fixed random sample of this many training examples (0: all), drawn "
+                                  "from --seed. With --input_pipeline=device.", rule="non_negative")
+    init_from: str | None = setting(None, "Transfer learning: the --workdir of a trained run; start from its backbone "
+                                    "(best checkpoint) with a new head. Same --model; any dataset classes.")
+    backbone_lr_scale: float = setting(1.0, "The backbone's learning rate as a fraction of the head's: 0 freezes it "
+                                       "(parameters fixed, BatchNorm and Dropout as at test time), 0.1 fine-tunes it.",
+                                       rule="non_negative")
 
-    def validate(self) -> "TrainConfig":
-        """Return self, or raise a one-line ConfigError naming the bad value."""
-        for name in ("batch_size", "epochs", "learning_rate", "checkpoint_every_steps", "keep_checkpoints", "log_every_steps",
-                     "grad_accum_steps"):
-            if not getattr(self, name) > 0:
-                raise errors.ConfigError(f"--{name} must be positive, got {getattr(self, name)}")
-        for name in ("weight_decay", "warmup_epochs", "aux_loss_weight", "momentum", "num_classes", "train_examples",
-                     "backbone_lr_scale"):
-            if getattr(self, name) < 0:
-                raise errors.ConfigError(f"--{name} must be >= 0, got {getattr(self, name)}")
-        if not 0 <= self.label_smoothing < 1:
-            raise errors.ConfigError(f"--label_smoothing must be in [0, 1), got {self.label_smoothing}")
-        if self.optimizer not in OPTIMIZERS:
-            raise errors.unknown_name_error("optimizer", self.optimizer, OPTIMIZERS)
-        if self.schedule not in SCHEDULES:
-            raise errors.unknown_name_error("schedule", self.schedule, SCHEDULES)
-        if self.parallel not in PARALLEL_MODES:
-            raise errors.unknown_name_error("parallel mode", self.parallel, PARALLEL_MODES)
-        if self.dtype not in DTYPES:
-            raise errors.unknown_name_error("dtype", self.dtype, DTYPES)
-        if self.input_pipeline not in INPUT_PIPELINES:
-            raise errors.unknown_name_error("input pipeline", self.input_pipeline, INPUT_PIPELINES)
-        self._validate_policies()
-        if (self.classes or self.train_examples) and self.input_pipeline != "device":
-            raise errors.ConfigError("--classes and --train_examples select examples of a dataset held on the device; "
-                                     "use them with --input_pipeline=device")
-        self.class_ids()
-        if self.batch_size % self.grad_accum_steps:
-            raise errors.ConfigError(
-                f"--batch_size={self.batch_size} does not split into --grad_accum_steps={self.grad_accum_steps} "
-                f"equal micro-batches; use a multiple of {self.grad_accum_steps}"
-            )
-        return self
-
-    def _validate_policies(self) -> None:
-        """--augment and --tta parse (imported here: the config must stay importable without JAX)."""
-        from jaxcnn import augment, tta
-
-        augment.parse_policy(self.augment, default=augment.AugmentPolicy())
-        tta.parse_views(self.tta)
-
-    def class_ids(self) -> tuple[int, ...]:
-        """The dataset classes this run trains on (--classes), () for all of them."""
-        from jaxcnn.data import get_dataset_spec, subsets
-
-        return subsets.parse_classes(self.classes, get_dataset_spec(self.dataset).num_classes) if self.classes else ()
-
-    def class_count(self) -> int:
-        """The model's outputs: --num_classes if set, else the number of --classes, else the dataset's."""
-        from jaxcnn.data import get_dataset_spec
-
-        return self.num_classes or len(self.class_ids()) or get_dataset_spec(self.dataset).num_classes
+    def problems(self) -> list[str]:
+        """One line per field whose value is out of its choices or range (empty when all are fine)."""
+        found = []
+        for field in dataclasses.fields(self):
+            value, choices, rule = getattr(self, field.name), field.metadata["choices"], field.metadata["rule"]
+            if choices and value not in choices:
+                found.append(f"--{field.name}={value!r} is not one of: {', '.join(choices)}")
+            elif rule and not RULES[rule][1](value):
+                found.append(f"--{field.name} must be {RULES[rule][0]}, got {value}")
+        return found
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, saved: dict) -> "TrainConfig":
+        """A config from config.json: fields it lacks (an older run) take their defaults, unknown keys are ignored."""
+        known = {field.name for field in dataclasses.fields(cls)}
+        return cls(**{name: value for name, value in saved.items() if name in known})
 
 
 def identity_differences(saved: dict, current: TrainConfig) -> list[str]:

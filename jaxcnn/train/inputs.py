@@ -11,21 +11,22 @@ step, so a resumed run continues with the right batches; evaluation counts every
 from jax.sharding import Mesh
 
 from jaxcnn import errors
-from jaxcnn.data import DeviceDataset, get_dataset_spec, load_split, streaming, subsets
+from jaxcnn.data import DeviceDataset, load_split, streaming, subsets
 from jaxcnn.train import parallel
-from jaxcnn.train.config import TrainConfig
+from jaxcnn.train.plan import RunPlan
 
 
-def make_datasets(config: TrainConfig, mesh: Mesh, num_classes: int):
-    """(train, test) for `config.input_pipeline`; a one-line error when labels exceed `num_classes`."""
+def make_datasets(plan: RunPlan, mesh: Mesh):
+    """(train, test) for --input_pipeline; a one-line error when labels exceed the plan's class count."""
+    config, num_classes = plan.config, plan.num_classes
     sharded = parallel.batch_sharded(mesh)
     if config.input_pipeline == "streaming":
-        largest_label = get_dataset_spec(config.dataset).num_classes - 1  # the catalogue's, without reading the data
+        largest_label = plan.dataset.num_classes - 1  # the catalogue's, without reading the data
         train, test = (streaming.StreamingDataset(streaming.StreamSpec(config.dataset, split, config.data_dir), sharded)
                        for split in ("train", "test"))
     else:
         replicated = parallel.replicated(mesh)
-        classes = config.class_ids()  # --classes: these only, relabelled 0..k-1
+        classes = plan.class_ids  # --classes: these only, relabelled 0..k-1
         train_images, train_labels = subsets.select_classes(*load_split(config.dataset, "train", config.data_dir), classes)
         train_images, train_labels = subsets.sample_examples(train_images, train_labels, config.train_examples, config.seed)
         test_images, test_labels = subsets.select_classes(*load_split(config.dataset, "test", config.data_dir), classes)

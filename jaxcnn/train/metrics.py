@@ -9,23 +9,15 @@ import sys
 import time
 
 import jax
-import numpy as np
+import tensorflow as tf  # already loaded by TFDS; its summary ops write TensorBoard's format
+from tqdm import tqdm
 
-from jaxcnn import errors
+from jaxcnn import errors, viz
 from jaxcnn.train.state import NONFINITE_GRADIENTS, NONFINITE_LOSS
 
 
 class NumericalError(errors.UserError, FloatingPointError):
     """Loss or gradients stopped being finite."""
-
-
-def summarize(sums: dict) -> dict:
-    """{'loss_sum', 'correct', 'count', ...} (device or host) -> {'loss', 'accuracy', ...} as Python floats."""
-    sums = {k: float(np.asarray(v)) for k, v in jax.device_get(sums).items()}
-    count = max(sums.pop("count"), 1.0)
-    out = {"loss": sums.pop("loss_sum") / count, "accuracy": sums.pop("correct") / count}
-    out.update({k.removesuffix("_sum"): v / count for k, v in sums.items()})
-    return out
 
 
 def nonfinite_error(nonfinite, last_good_step: int | None) -> NumericalError | None:
@@ -51,8 +43,6 @@ class ProgressBar:
     def start_epoch(self, epoch: int, epochs: int, steps: int, done: int, batch_size: int) -> None:
         if not self.enabled:
             return
-        from tqdm import tqdm
-
         self._bar = tqdm(
             total=steps * batch_size, initial=done * batch_size, desc=f"epoch {epoch}/{epochs}",
             unit="img", unit_scale=True, leave=False, file=sys.stderr, mininterval=0.5, dynamic_ncols=True,
@@ -97,17 +87,12 @@ class MetricsWriter:
         self._tb = None
         self._rows = []  # everything in metrics.jsonl, read once: the curves are redrawn from it each epoch
         if self.enabled and self.path.exists():
-            from jaxcnn import viz
-
             text = self.path.read_text()
             self._rows = viz.parse_metrics(text)
             if text and not text.endswith("\n"):  # a line cut short by a kill: end it, so the next one is whole
                 with self.path.open("a") as f:
                     f.write("\n")
         if self.enabled:
-            import tensorflow as tf  # already loaded by TFDS; its summary ops write TensorBoard's format
-
-            self._tf = tf
             self._tb = tf.summary.create_file_writer(str(workdir / "tensorboard"))
 
     def write(self, step: int, metrics: dict) -> None:
@@ -120,14 +105,12 @@ class MetricsWriter:
         with self._tb.as_default():
             for name, value in metrics.items():
                 if isinstance(value, (int, float)):
-                    self._tf.summary.scalar(name, value, step=step)
+                    tf.summary.scalar(name, value, step=step)
         self._tb.flush()
 
     def plot(self) -> None:
         """Redraw workdir/curves.png from everything in metrics.jsonl (resumed runs included)."""
         if self.enabled and self._rows:
-            from jaxcnn import viz
-
             viz.plot_training_curves(self._rows, self.path.with_name("curves.png"))
 
     def close(self) -> None:

@@ -6,12 +6,12 @@ statistics are computed over the global batch.
 
 `--parallel=pmap`: the same pure step under `jax.pmap` (axis `batch`): each device runs its shard of
 the batch and the step averages gradients (`pmean`), adds metric sums (`psum`) and computes BatchNorm
-statistics over the axis (the model is built with `bn_axis_name`).
+statistics over the axis (the model is built with a BatchNorm `norm` over that axis).
 
 Both take and give the state in one "global" layout, replicated `jax.Array`s on the mesh (that is what
 checkpoints hold, so a run can resume under either mode), and both take the global batch sharded on the
 `data` axis, as the device-resident dataset gathers it. Under pmap the state lives stacked per device
-between `to_device` and `to_global`.
+between `to_step_layout` and `to_global`.
 """
 
 import jax
@@ -78,7 +78,7 @@ class JitDataParallel:
         """Run `init_fn() -> state` compiled, so the state is born replicated on every device (no host copy)."""
         return jax.jit(init_fn, out_shardings=replicated(self.mesh))()
 
-    def to_device(self, state):
+    def to_step_layout(self, state):
         return state
 
     def to_global(self, state):
@@ -99,7 +99,8 @@ class JitDataParallel:
 
 class PmapDataParallel(JitDataParallel):
     """The same steps under `jax.pmap`; build them with `axis_name=PMAP_AXIS` and a model whose BatchNorm
-    uses `bn_axis_name=PMAP_AXIS`. Metric sums come back once (already added over devices)."""
+    averages over that axis (`plan.build_model(plan, PMAP_AXIS)`). Metric sums come back once (already added
+    over devices)."""
 
     axis_name = PMAP_AXIS
 
@@ -112,7 +113,7 @@ class PmapDataParallel(JitDataParallel):
             out_shardings=batch_sharded(mesh),
         )
 
-    def to_device(self, state):
+    def to_step_layout(self, state):
         """Replicated global arrays -> [local devices, ...] stacks, each device's row its own copy (no transfer)."""
 
         def stack(x):

@@ -1,8 +1,8 @@
-"""Pure train and eval steps: (state, batch) -> (state, metrics) and (state, batch) -> metrics.
+"""The pure steps: train_step(state, batch) -> (state, metric sums) and eval_step(state, batch) -> metric sums.
 
-Batches arrive as uint8 images straight from the data pipeline; augmentation and normalisation run
-inside the compiled step, on device. Metrics are sums (loss_sum, correct, count) so that averaging
-over any number of steps or devices is exact, padded evaluation examples included.
+Batches arrive as uint8 images straight from the data pipeline; augmentation and normalisation run inside
+the compiled step, on device. What the steps compute is a `StepRecipe` (resolved from a run's plan); how
+they are parallelised is given apart (`axis_name` under pmap), and both give the numbers of one device.
 """
 
 import contextlib
@@ -15,115 +15,59 @@ import jax.numpy as jnp
 import optax
 
 from jaxcnn import transfer
+from jaxcnn.augment import normalize
+from jaxcnn.train.evaluate import TTAViews, make_eval_step
+from jaxcnn.train.losses import cross_entropy, masked_sums
 from jaxcnn.train.state import NONFINITE_GRADIENTS, NONFINITE_LOSS, TrainState
+
+
+@dataclasses.dataclass(frozen=True)
+class StepRecipe:
+    """What a step computes. `augment_fn(key, images)` runs per example; `mix_fn` (mixup / cutmix,
+    `augment.make_pair_mixer`) then mixes the whole global batch, and labels become soft targets.
+    `grad_accum_steps=k` splits the batch into k micro-batches whose gradients `tx` (an `optax.MultiSteps`)
+    accumulates into one update. `frozen_backbone_head`: the head modules when the backbone is frozen; every
+    other module's BatchNorm and Dropout then run as at test time (`transfer.backbone_in_inference_mode`).
+    `tta_views`: test-time augmentation views the eval step reports beside the plain sums."""
+
+    model: object
+    num_classes: int
+    mean: tuple
+    std: tuple
+    augment_fn: Callable[[jax.Array, jax.Array], jax.Array]
+    mix_fn: Callable | None = None
+    label_smoothing: float = 0.0
+    aux_loss_weight: float = 0.0
+    grad_accum_steps: int = 1
+    frozen_backbone_head: frozenset[str] | None = None
+    tta_views: TTAViews = TTAViews()
 
 
 @dataclasses.dataclass(frozen=True)
 class StepFunctions:
     train_step: Callable
     eval_step: Callable
-    train_inputs: Callable | None = None  # (state, batch) -> the batch as the loss sees it (tests, inspection)
+    train_inputs: Callable  # (state, batch) -> the batch as the loss sees it (tests, inspection)
 
 
-def normalize(images: jax.Array, mean, std) -> jax.Array:
-    """uint8 [0, 255] -> float32, standardised per channel."""
-    images = images.astype(jnp.float32) / 255.0
-    return (images - jnp.asarray(mean, jnp.float32)) / jnp.asarray(std, jnp.float32)
-
-
-def cross_entropy(logits: jax.Array, labels: jax.Array, num_classes: int, label_smoothing: float) -> jax.Array:
-    """Per-example cross-entropy against (optionally smoothed) one-hot labels, or against soft targets
-    [N, num_classes] when labels have the logits' shape (mixup / cutmix: `augment.make_batch_mixer`)."""
-    targets = labels.astype(jnp.float32) if labels.ndim == logits.ndim else jax.nn.one_hot(labels, num_classes)
-    if label_smoothing:
-        targets = optax.smooth_labels(targets, label_smoothing)
-    return optax.softmax_cross_entropy(logits.astype(jnp.float32), targets)
-
-
-def _masked_sums(logits, labels, per_example_loss, mask):
-    mask = mask.astype(jnp.float32)
-    if labels.ndim == logits.ndim:  # soft targets: the class with the largest weight counts as the label
-        labels = jnp.argmax(labels, axis=-1)
-    correct = (jnp.argmax(logits, axis=-1) == labels).astype(jnp.float32)
-    return {"loss_sum": jnp.sum(per_example_loss * mask), "correct": jnp.sum(correct * mask), "count": jnp.sum(mask)}
-
-
-def make_steps(
-    model,
-    tx: optax.GradientTransformation,
-    *,
-    num_classes: int,
-    mean,
-    std,
-    augment_fn: Callable[[jax.Array, jax.Array], jax.Array],
-    mix_fn: Callable | None = None,
-    label_smoothing: float = 0.0,
-    aux_loss_weight: float = 0.0,
-    axis_name: str | None = None,
-    train_model=None,
-    grad_accum_steps: int = 1,
-    steps_per_epoch: int | None = None,
-    frozen_backbone_head: frozenset[str] | None = None,
-) -> StepFunctions:
-    """Build the pure step functions for one model / optimizer / dataset combination.
+def make_steps(recipe: StepRecipe, tx: optax.GradientTransformation, *, axis_name: str | None = None,
+               train_model=None, steps_per_epoch: int | None = None) -> StepFunctions:
+    """The pure steps of `recipe` updating with `tx`.
 
     `axis_name`: set when the steps run under `jax.pmap` over that axis: gradients are averaged and metric
-    sums added over it, and `train_model` (the same model built with `bn_axis_name=axis_name`) computes
-    BatchNorm statistics over the global batch. Either way the numbers equal those of one device.
-    `grad_accum_steps=k`: the batch is split into k micro-batches whose gradients `tx` (an
-    `optax.MultiSteps`) accumulates into one update; only one micro-batch of activations is live at a time.
-    `mix_fn`: mixup / cutmix (`augment.make_pair_mixer`), applied to the whole global batch after
-    `augment_fn` and before any micro-batch split; labels then become soft targets [N, num_classes].
-    The train step also adds its metric sums into `state.epoch_sums` (restarting them at each multiple of
-    `steps_per_epoch`) and records in `state.nonfinite` the first step whose loss or gradients were not
-    finite, so the host can check both whenever it likes without fetching every step's metrics.
-    `frozen_backbone_head`: set when the backbone is frozen (`tx` leaves its parameters alone) to the head
-    modules; every other module's BatchNorm and Dropout then run as at test time
-    (`transfer.backbone_in_inference_mode`), so the backbone's statistics stay too.
+    sums added over it, and `train_model` (the recipe's model built with a norm over that axis) computes
+    BatchNorm statistics over the global batch. The train step adds its metric sums into `state.epoch_sums`
+    (restarting them at each multiple of `steps_per_epoch`) and records in `state.nonfinite` the first step
+    whose loss or gradients were not finite, so the host reads both only when it likes.
     """
-    frozen_backbone = (contextlib.nullcontext if frozen_backbone_head is None else
-                       functools.partial(transfer.backbone_in_inference_mode, frozen_backbone_head))
-    train_model = train_model or model
-
-    def loss_fn(params, batch_stats, images, labels, dropout_rng):
-        with frozen_backbone():
-            logits, updates = train_model.apply(
-                {"params": params, "batch_stats": batch_stats},
-                images,
-                train=True,
-                rngs={"dropout": dropout_rng},
-                mutable=["batch_stats", "aux"],
-            )
-        per_example = cross_entropy(logits, labels, num_classes, label_smoothing)
-        loss = jnp.mean(per_example)
-        aux_logits = jax.tree.leaves(updates.get("aux", {}))
-        aux_loss = jnp.zeros((), jnp.float32)
-        if aux_logits and aux_loss_weight:
-            aux_loss = jnp.mean(jnp.stack([jnp.mean(cross_entropy(a, labels, num_classes, label_smoothing)) for a in aux_logits]))
-        return loss + aux_loss_weight * aux_loss, (logits, per_example, aux_loss, updates.get("batch_stats", {}))
-
-    def micro_step(carry, micro_batch, dropout_rng):
-        """One forward/backward pass and one `tx.update` (a real update unless MultiSteps is accumulating)."""
-        params, batch_stats, opt_state = carry
-        images = normalize(micro_batch["image"], mean, std)
-        labels = micro_batch["label"]
-        grads, (logits, per_example, aux_loss, batch_stats) = jax.grad(loss_fn, has_aux=True)(
-            params, batch_stats, images, labels, dropout_rng
-        )
-        if axis_name is not None:
-            grads = jax.lax.pmean(grads, axis_name)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        metrics = _masked_sums(logits, labels, per_example, micro_batch["mask"])
-        metrics["aux_loss_sum"] = aux_loss * metrics["count"]
-        metrics["grad_norm_sum"] = optax.global_norm(grads) * metrics["count"]
-        return (optax.apply_updates(params, updates), batch_stats, opt_state), metrics
+    micro_step = _make_micro_step(recipe, tx, train_model or recipe.model, axis_name)
 
     def train_inputs(state: TrainState, batch: dict) -> dict:
         """Per-example augmentation, then mixing (soft labels), with keys from fold_in(rng, step)."""
         augment_rng, mix_rng, _ = step_keys(state)
-        batch = {**batch, "image": augment_global_batch(augment_fn, augment_rng, batch["image"], axis_name)}
-        if mix_fn is not None:
-            images, labels = mix_global_batch(mix_fn, mix_rng, batch["image"], batch["label"], axis_name)
+        batch = {**batch, "image": augment_global_batch(recipe.augment_fn, augment_rng, batch["image"], axis_name)}
+        if recipe.mix_fn is not None:
+            images, labels = mix_global_batch(recipe.mix_fn, mix_rng, batch["image"], batch["label"], axis_name)
             batch = {**batch, "image": images, "label": labels}
         return batch
 
@@ -131,18 +75,8 @@ def make_steps(
         _, _, dropout_rng = step_keys(state)
         if axis_name is not None:  # dropout masks cannot match jit's bit for bit; they only need to differ per device
             dropout_rng = jax.random.fold_in(dropout_rng, jax.lax.axis_index(axis_name))
-        batch = train_inputs(state, batch)
         carry = (state.params, state.batch_stats, state.opt_state)
-        if grad_accum_steps == 1:
-            carry, metrics = micro_step(carry, batch, dropout_rng)
-        else:
-            def scan_body(carry, inputs):
-                micro_batch, index = inputs
-                return micro_step(carry, micro_batch, jax.random.fold_in(dropout_rng, index))
-
-            micro_batches = jax.tree.map(lambda x: split_micro_batches(x, grad_accum_steps), batch)
-            carry, metrics = jax.lax.scan(scan_body, carry, (micro_batches, jnp.arange(grad_accum_steps)))
-            metrics = jax.tree.map(lambda m: jnp.sum(m, axis=0), metrics)
+        carry, metrics = _accumulate(micro_step, carry, train_inputs(state, batch), dropout_rng, recipe.grad_accum_steps)
         params, batch_stats, opt_state = carry
         if axis_name is not None:
             metrics = jax.lax.psum(metrics, axis_name)
@@ -152,14 +86,58 @@ def make_steps(
         )
         return new_state, metrics
 
-    def eval_step(state: TrainState, batch: dict) -> dict:
-        images = normalize(batch["image"], mean, std)
-        logits = model.apply({"params": state.params, "batch_stats": state.batch_stats}, images, train=False)
-        per_example = cross_entropy(logits, batch["label"], num_classes, 0.0)
-        sums = _masked_sums(logits, batch["label"], per_example, batch["mask"])
-        return sums if axis_name is None else jax.lax.psum(sums, axis_name)
-
+    eval_step = make_eval_step(recipe.model, num_classes=recipe.num_classes, mean=recipe.mean, std=recipe.std,
+                               views=recipe.tta_views, axis_name=axis_name)
     return StepFunctions(train_step=train_step, eval_step=eval_step, train_inputs=train_inputs)
+
+
+def _make_micro_step(recipe: StepRecipe, tx, train_model, axis_name):
+    """micro_step((params, batch_stats, opt_state), micro_batch, dropout_rng) -> (carry, metric sums): one
+    forward/backward pass and one `tx.update` (a real update unless MultiSteps is accumulating)."""
+    frozen_backbone = (contextlib.nullcontext if recipe.frozen_backbone_head is None else
+                       functools.partial(transfer.backbone_in_inference_mode, recipe.frozen_backbone_head))
+
+    def loss_fn(params, batch_stats, images, labels, dropout_rng):
+        with frozen_backbone():
+            logits, updates = train_model.apply({"params": params, "batch_stats": batch_stats}, images, train=True,
+                                                rngs={"dropout": dropout_rng}, mutable=["batch_stats", "aux"])
+        per_example = cross_entropy(logits, labels, recipe.num_classes, recipe.label_smoothing)
+        aux_logits = jax.tree.leaves(updates.get("aux", {}))
+        aux_loss = jnp.zeros((), jnp.float32)
+        if aux_logits and recipe.aux_loss_weight:
+            aux_loss = jnp.mean(jnp.stack([jnp.mean(cross_entropy(a, labels, recipe.num_classes, recipe.label_smoothing))
+                                           for a in aux_logits]))
+        loss = jnp.mean(per_example) + recipe.aux_loss_weight * aux_loss
+        return loss, (logits, per_example, aux_loss, updates.get("batch_stats", {}))
+
+    def micro_step(carry, micro_batch, dropout_rng):
+        params, batch_stats, opt_state = carry
+        images, labels = normalize(micro_batch["image"], recipe.mean, recipe.std), micro_batch["label"]
+        grads, (logits, per_example, aux_loss, batch_stats) = jax.grad(loss_fn, has_aux=True)(
+            params, batch_stats, images, labels, dropout_rng)
+        if axis_name is not None:
+            grads = jax.lax.pmean(grads, axis_name)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        metrics = masked_sums(logits, labels, per_example, micro_batch["mask"])
+        metrics["aux_loss_sum"] = aux_loss * metrics["count"]
+        metrics["grad_norm_sum"] = optax.global_norm(grads) * metrics["count"]
+        return (optax.apply_updates(params, updates), batch_stats, opt_state), metrics
+
+    return micro_step
+
+
+def _accumulate(micro_step, carry, batch: dict, dropout_rng, grad_accum_steps: int):
+    """The batch in one micro-step, or scanned over `grad_accum_steps` micro-batches with their sums added."""
+    if grad_accum_steps == 1:
+        return micro_step(carry, batch, dropout_rng)
+
+    def scan_body(carry, inputs):
+        micro_batch, index = inputs
+        return micro_step(carry, micro_batch, jax.random.fold_in(dropout_rng, index))
+
+    micro_batches = jax.tree.map(lambda x: split_micro_batches(x, grad_accum_steps), batch)
+    carry, metrics = jax.lax.scan(scan_body, carry, (micro_batches, jnp.arange(grad_accum_steps)))
+    return carry, jax.tree.map(lambda m: jnp.sum(m, axis=0), metrics)
 
 
 def step_keys(state: TrainState) -> tuple[jax.Array, jax.Array, jax.Array]:

@@ -1,20 +1,25 @@
-"""The run directory: checked writable, its config.json recorded and checked on resume, and archived
-(moved, never deleted) when the user asks for a new run in it.
+"""A run's directory on disk: checked writable, its config.json recorded and checked on resume, archived
+(moved, never deleted) when the user asks for a new run in it, and read back as a trained run (for transfer
+learning and inspection) without writing anything.
 
     workdir/config.json           the config the run was started with (checked on resume)
     workdir/archive/<utc>/        an earlier run's files, moved there by --new_run
 """
 
+import dataclasses
 import datetime
 import json
 import os
 import pathlib
 
 import jax
+import numpy as np
 from jax.experimental import multihost_utils
 
-from jaxcnn import errors
+from jaxcnn import errors, transfer
+from jaxcnn.train import checkpoint
 from jaxcnn.train.config import TrainConfig, identity_differences
+from jaxcnn.train.plan import RunPlan, abstract_state, resolve
 
 CONFIG_FILE = "config.json"
 ARCHIVE_DIR = "archive"
@@ -71,3 +76,53 @@ def write_or_check_config(workdir: pathlib.Path, config: TrainConfig, resuming: 
         partial = path.with_name(f".{CONFIG_FILE}.partial")  # written whole, then renamed: never half a file
         partial.write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n")
         os.replace(partial, path)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainedRun:
+    """What a finished (or interrupted) run offers: its verified variables and how it was trained."""
+
+    workdir: pathlib.Path
+    plan: RunPlan
+    step: int
+    source: str  # "best" (highest test accuracy) or "checkpoints" (newest)
+    params: dict
+    batch_stats: dict
+
+    @property
+    def variables(self) -> dict:
+        return {"params": self.params, "batch_stats": self.batch_stats}
+
+    def check_backbone_fits(self, variables: dict, head: frozenset[str]) -> None:
+        """A one-line error unless this run has every backbone leaf of `variables` (arrays or shapes) with the
+        same shape; names the first differences."""
+        differences = transfer.backbone_differences(variables, self.variables, head)
+        if differences:
+            more = f"; {len(differences) - 3} more" if len(differences) > 3 else ""
+            raise errors.CheckpointError(
+                f"--init_from={self.workdir} trained {self.plan.config.model!r}, whose backbone does not fit this "
+                f"run's model ({'; '.join(differences[:3])}{more}); use the same --model as that run")
+
+
+def load_trained(workdir, flag: str = "--init_from") -> TrainedRun:
+    """The run in `workdir`: its best checkpoint (else its newest), checksums verified, as NumPy arrays. Reads
+    only: nothing in that workdir is created, moved or deleted, so it may be another user's or still running.
+    Errors name the workdir as the command-line `flag` that gave it."""
+    workdir = pathlib.Path(workdir).absolute()
+    config_path = workdir / CONFIG_FILE
+    try:
+        saved = json.loads(config_path.read_text())
+        plan = resolve(TrainConfig.from_dict(saved))
+    except (OSError, ValueError, TypeError, AttributeError, errors.UserError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise errors.CheckpointError(f"{flag}={workdir}: cannot use its {CONFIG_FILE} ({reason}); give the "
+                                     "--workdir of a jaxcnn training run") from None
+    target = abstract_state(plan)
+    for source in ("best", "checkpoints"):
+        found = checkpoint.restore_newest_read_only(workdir / source, target)
+        if found is not None:
+            state, step = found
+            params, batch_stats = (jax.tree.map(np.asarray, tree) for tree in (state.params, state.batch_stats))
+            return TrainedRun(workdir, plan, step, source, params, batch_stats)
+    raise errors.CheckpointError(f"{flag}={workdir}: the run has no checkpoint yet; train it first (or give "
+                                 "another run's --workdir)")
