@@ -4,7 +4,7 @@
 
 Side by side in one process, on whatever JAX device is the default:
   streaming      TFDS + tf.data reading real Fashion-MNIST (decode, shuffle, batch), host batches; and the
-                 same prefetched to the device (`jaxcnn.data.streaming.train_batches`)
+                 same prefetched to the device (`jaxcnn.data.streaming.StreamingDataset.train_batches`)
   augmentation   the jitted per-example augmenter on a device batch: the Fashion-MNIST default (flip,crop2),
                  CIFAR's (flip,crop4 on 32x32x3) and a heavy policy (warps, colour, erasing) on 32x32x3
   train step     ResNet-20 (32x32x3, SGD) without and with flip,crop4 inside the step; tiny_vgg on Fashion-MNIST
@@ -25,7 +25,7 @@ import optax
 from jaxcnn import augment, models
 from jaxcnn.data import load_split, streaming
 from jaxcnn.train.state import create_train_state
-from jaxcnn.train.steps import make_steps
+from jaxcnn.train.steps import StepRecipe, make_steps
 
 _HEAVY = "flip,crop4,rotate15,shear10,scale0.1,elastic2,brightness0.2,contrast0.2,saturation0.2,hue10,cutout8"
 
@@ -39,20 +39,22 @@ def _median_rate(run_once, images_per_run: int, runs: int) -> tuple[float, list[
     return statistics.median(rates), rates
 
 
-def bench_streaming(batch_size, batches, runs, to_device):
+def bench_streaming(batch_size, batches, runs, on_device):
     spec = streaming.StreamSpec("fashion_mnist", "train")
     startup, rates = [], []
     for epoch in range(runs):
         start = time.perf_counter()
-        make = streaming.train_batches if to_device else streaming.host_train_batches
-        iterator = iter(make(spec, batch_size=batch_size, seed=0, epoch=epoch))
+        if on_device:
+            iterator = iter(streaming.StreamingDataset(spec).train_batches(seed=0, epoch=epoch, batch_size=batch_size))
+        else:
+            iterator = iter(streaming.host_train_batches(spec, batch_size=batch_size, seed=0, epoch=epoch))
         first = next(iterator)
-        jax.block_until_ready(first) if to_device else None
+        jax.block_until_ready(first) if on_device else None
         startup.append(time.perf_counter() - start)
         start = time.perf_counter()
         for _ in range(batches):
             batch = next(iterator)
-        jax.block_until_ready(batch) if to_device else None
+        jax.block_until_ready(batch) if on_device else None
         rates.append(batches * batch_size / (time.perf_counter() - start))
         del iterator
     return {"images_per_s": statistics.median(rates), "runs": rates, "startup_s": statistics.median(startup)}
@@ -80,7 +82,7 @@ def bench_train_step(model_name, images, labels, policy_text, runs, steps, mean,
     model = models.get_model(model_name, num_classes=10)
     tx = optax.sgd(0.1, momentum=0.9, nesterov=True)
     policy = augment.parse_policy(policy_text, default=augment.AugmentPolicy())
-    fns = make_steps(model, tx, num_classes=10, mean=mean, std=std, augment_fn=augment.make_batch_augmenter(policy))
+    fns = make_steps(StepRecipe(model, num_classes=10, mean=mean, std=std, augment_fn=augment.make_batch_augmenter(policy)), tx)
     state = create_train_state(model, tx, 0, images.shape[1:])
     train_step = jax.jit(fns.train_step, donate_argnums=0)
     batch = jax.device_put({"image": images, "label": labels, "mask": np.ones(len(labels), bool)})
@@ -113,8 +115,8 @@ def main():
     images, labels = load_split("fashion_mnist", f"train[:{b}]")
     cifar_like = np.repeat(np.pad(images, ((0, 0), (2, 2), (2, 2), (0, 0))), 3, axis=-1)  # 32x32x3 real pixels
     results = {}
-    results["stream host (fashion_mnist)"] = bench_streaming(b, args.stream_batches, args.runs, to_device=False)
-    results["stream + prefetch to device"] = bench_streaming(b, args.stream_batches, args.runs, to_device=True)
+    results["stream host (fashion_mnist)"] = bench_streaming(b, args.stream_batches, args.runs, on_device=False)
+    results["stream + prefetch to device"] = bench_streaming(b, args.stream_batches, args.runs, on_device=True)
     results["augment flip,crop2 28x28x1"] = bench_augment(images, "flip,crop2", args.runs)
     results["augment flip,crop4 32x32x3"] = bench_augment(cifar_like, "flip,crop4", args.runs)
     results["augment heavy 32x32x3"] = bench_augment(cifar_like, _HEAVY, args.runs)

@@ -23,8 +23,8 @@ def train_batch_indices(seed: int, epoch: int, num_examples: int, batch_size: in
     return order[: steps * batch_size].reshape(steps, batch_size)
 
 
-def eval_batches(num_examples: int, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(indices, mask) per batch; the last batch is padded with index 0 and mask False."""
+def eval_batch_indices(num_examples: int, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(indices, mask) per evaluation batch, in order; the last batch is padded with index 0 and mask False."""
     for start in range(0, num_examples, batch_size):
         indices = np.arange(start, start + batch_size)
         mask = indices < num_examples
@@ -66,7 +66,7 @@ class DeviceDataset:
 
     def eval_batches(self, batch_size: int) -> Iterator[dict[str, jax.Array]]:
         """Every example once, in order; the last batch padded and masked."""
-        for indices, mask in eval_batches(self.num_examples, batch_size):
+        for indices, mask in eval_batch_indices(self.num_examples, batch_size):
             yield self.batch(indices, mask)
 
 

@@ -15,6 +15,7 @@ import pathlib
 import numpy as np
 
 from jaxcnn import errors
+from jaxcnn.data.tfds_source import default_data_dir, load_split
 
 _CHUNK = 4096  # images per accumulation step: bounds memory for large splits
 
@@ -77,8 +78,6 @@ def colour_stats(name: str, data_dir: str | None = None) -> ColourStats:
     """The training split's colour statistics: from the table, else the cache file, else computed and cached."""
     if name in KNOWN:
         return KNOWN[name]
-    from jaxcnn.data.tfds_source import default_data_dir, load_split
-
     cache = pathlib.Path(data_dir or default_data_dir()) / "jaxcnn_stats" / f"{name}.json"
     if cache.is_file():
         return ColourStats.from_json(cache.read_text())

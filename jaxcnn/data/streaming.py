@@ -7,7 +7,8 @@ inside the train step. Each process reads its own part of the split (`tfds.even_
 The epoch order is a pure function of (seed, epoch, process): file order and shuffle seed derive from
 them and tf.data runs deterministically, so a resumed run (`start_step`) sees the batches an
 uninterrupted run would have seen. Evaluation pads and masks so every example counts exactly once,
-and every process yields the same number of batches.
+and every process yields the same number of batches. CIFAR's own extracted files (`local_files`) are not
+a TFDS dataset and cannot be streamed: `--input_pipeline=device` reads them.
 """
 
 import collections
@@ -17,10 +18,12 @@ from collections.abc import Iterator
 
 import jax
 import numpy as np
+import tensorflow_datasets as tfds
 
 from jaxcnn import errors
+from jaxcnn.data import local_files
 from jaxcnn.data.catalog import get_dataset_spec
-from jaxcnn.data.tfds_source import default_data_dir
+from jaxcnn.data.tfds_source import default_data_dir, prepared_builder
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,21 +45,17 @@ class StreamSpec:
 
 
 def _builder(spec: StreamSpec):
-    import tensorflow_datasets as tfds
-
-    from jaxcnn.data.tfds_source import load_split
-
+    """The prepared TFDS builder; a one-line error where data_dir holds CIFAR's own files and no TFDS data."""
     get_dataset_spec(spec.name)  # one-line error for unknown names
     data_dir = spec.data_dir or default_data_dir()
-    builder = tfds.builder(spec.name, data_dir=data_dir)
-    if not builder.is_prepared():
-        load_split(spec.name, "test[:1]", data_dir)  # prepares it (offline Fashion-MNIST included)
-    return builder
+    cifar_dir = local_files.find_cifar_dir(spec.name, data_dir)
+    if cifar_dir is not None and not tfds.builder(spec.name, data_dir=data_dir).is_prepared():
+        raise errors.ConfigError(f"--data_dir={data_dir} holds CIFAR's own files ({cifar_dir.name}), which the streaming "
+                                 "pipeline cannot read (it streams TFDS datasets); use --input_pipeline=device")
+    return prepared_builder(spec.name, data_dir)
 
 
 def _process_split(spec: StreamSpec) -> str:
-    import tensorflow_datasets as tfds
-
     index, count = spec.processes()
     return tfds.even_splits(spec.split, n=count, drop_remainder=False)[index]
 
@@ -72,16 +71,9 @@ def epoch_seed(seed: int, epoch: int, process_index: int) -> int:
     return int(np.random.SeedSequence([seed, epoch, process_index]).generate_state(1)[0] & 0x7FFFFFFF)
 
 
-def _as_numpy(dataset):
-    import tensorflow_datasets as tfds
-
-    return tfds.as_numpy(dataset)
-
-
 def _host_train_dataset(spec: StreamSpec, local_batch: int, seed: int, epoch: int, shuffle_buffer: int, start_step: int,
                         num_steps: int | None = None):
-    import tensorflow as tf
-    import tensorflow_datasets as tfds
+    import tensorflow as tf  # only a stream needs it (tfds imports it lazily too): keeps 5 s off `import jaxcnn.data`
 
     index, _ = spec.processes()
     this_seed = epoch_seed(seed, epoch, index)
@@ -103,7 +95,7 @@ def host_train_batches(spec: StreamSpec, *, batch_size: int, seed: int, epoch: i
     epoch (b = batch_size / processes, remainder dropped), from step `start_step` on (up to `num_steps`)."""
     _, count = spec.processes()
     local = _local_batch_size(batch_size, count)
-    for images, labels in _as_numpy(_host_train_dataset(spec, local, seed, epoch, shuffle_buffer, start_step, num_steps)):
+    for images, labels in tfds.as_numpy(_host_train_dataset(spec, local, seed, epoch, shuffle_buffer, start_step, num_steps)):
         yield {"image": images, "label": labels.astype(np.int32), "mask": np.ones(len(labels), bool)}
 
 
@@ -126,7 +118,7 @@ def host_eval_batches(spec: StreamSpec, *, batch_size: int) -> Iterator[dict[str
     shape = get_dataset_spec(spec.name).image_shape
     steps = math.ceil(math.ceil(num_examples(spec) / count) / local)
     dataset = _builder(spec).as_dataset(split=_process_split(spec), shuffle_files=False, as_supervised=True).batch(local)
-    batches = iter(_as_numpy(dataset))
+    batches = iter(tfds.as_numpy(dataset))
     for _ in range(steps):
         images, labels = next(batches, (np.zeros((0, *shape), np.uint8), np.zeros((0,), np.int64)))
         real = len(labels)
@@ -138,7 +130,7 @@ def host_eval_batches(spec: StreamSpec, *, batch_size: int) -> Iterator[dict[str
         }
 
 
-def to_device(batches: Iterator[dict], sharding=None, prefetch: int = 2) -> Iterator[dict]:
+def prefetch_to_device(batches: Iterator[dict], sharding=None, prefetch: int = 2) -> Iterator[dict]:
     """Put host batches on the device(s) `prefetch` steps ahead of use. With a sharding, each process's
     batch becomes its rows of one global array (`jax.make_array_from_process_local_data`)."""
 
@@ -156,22 +148,9 @@ def to_device(batches: Iterator[dict], sharding=None, prefetch: int = 2) -> Iter
         yield queue.popleft()
 
 
-def train_batches(spec: StreamSpec, *, batch_size: int, seed: int, epoch: int, sharding=None, prefetch: int = 2,
-                  shuffle_buffer: int = 10_000, start_step: int = 0, num_steps: int | None = None) -> Iterator[dict]:
-    """Device batches for one training epoch: `host_train_batches` prefetched to the device."""
-    host = host_train_batches(spec, batch_size=batch_size, seed=seed, epoch=epoch, shuffle_buffer=shuffle_buffer,
-                              start_step=start_step, num_steps=num_steps)
-    return to_device(host, sharding, prefetch)
-
-
-def eval_batches(spec: StreamSpec, *, batch_size: int, sharding=None, prefetch: int = 2) -> Iterator[dict]:
-    """Device batches for evaluation: `host_eval_batches` prefetched to the device."""
-    return to_device(host_eval_batches(spec, batch_size=batch_size), sharding, prefetch)
-
-
 class StreamingDataset:
     """A split streamed with `DeviceDataset`'s loop interface (`--input_pipeline=streaming`): global batches
-    sharded by `sharding`, each process reading its own part of the split."""
+    sharded by `sharding`, each process reading its own part of the split, prefetched to the device."""
 
     def __init__(self, spec: StreamSpec, sharding=None, *, shuffle_buffer: int = 10_000, prefetch: int = 2):
         self.spec, self.sharding, self.shuffle_buffer, self.prefetch = spec, sharding, shuffle_buffer, prefetch
@@ -183,9 +162,11 @@ class StreamingDataset:
         return (self.num_examples // count) // _local_batch_size(batch_size, count)
 
     def train_batches(self, seed: int, epoch: int, batch_size: int, start_step: int = 0) -> Iterator[dict]:
-        return train_batches(self.spec, batch_size=batch_size, seed=seed, epoch=epoch, sharding=self.sharding,
-                             prefetch=self.prefetch, shuffle_buffer=self.shuffle_buffer, start_step=start_step,
-                             num_steps=self.steps_per_epoch(batch_size))
+        """Device batches for one epoch: `host_train_batches`, ending at the last step every process can take."""
+        host = host_train_batches(self.spec, batch_size=batch_size, seed=seed, epoch=epoch, shuffle_buffer=self.shuffle_buffer,
+                                  start_step=start_step, num_steps=self.steps_per_epoch(batch_size))
+        return prefetch_to_device(host, self.sharding, self.prefetch)
 
     def eval_batches(self, batch_size: int) -> Iterator[dict]:
-        return eval_batches(self.spec, batch_size=batch_size, sharding=self.sharding, prefetch=self.prefetch)
+        """Device batches for evaluation: `host_eval_batches`, every example once."""
+        return prefetch_to_device(host_eval_batches(self.spec, batch_size=batch_size), self.sharding, self.prefetch)

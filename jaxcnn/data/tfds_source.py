@@ -1,6 +1,7 @@
-"""Load a TFDS split into host memory as uint8 NHWC images and int32 labels.
+"""Load a split into host memory as uint8 NHWC images and int32 labels, and the prepared TFDS builders.
 
-Fashion-MNIST prepares offline from Debian's package when it is installed (see
+CIFAR comes from its own extracted archive where `data_dir` is or holds one (`local_files`: for offline
+machines). Fashion-MNIST prepares offline from Debian's package when it is installed (see
 `fashion_mnist_offline`); every other dataset is downloaded by TFDS once and read from `data_dir`.
 """
 
@@ -10,9 +11,11 @@ import socket
 import urllib.parse
 
 import numpy as np
+import tensorflow_datasets as tfds
+from tensorflow_datasets.core.download import download_manager
 
 from jaxcnn import errors
-from jaxcnn.data import fashion_mnist_offline
+from jaxcnn.data import fashion_mnist_offline, local_files
 from jaxcnn.data.catalog import get_dataset_spec
 
 
@@ -49,9 +52,6 @@ def _unavailable(name: str, data_dir: str, why: str) -> errors.DatasetUnavailabl
 
 
 def _prepare(builder, name: str, data_dir: str) -> None:
-    import tensorflow_datasets as tfds
-    from tensorflow_datasets.core.download import download_manager
-
     download_config = None
     if name == "fashion_mnist" and fashion_mnist_offline.debian_files_present():
         manual_dir = pathlib.Path(data_dir) / "downloads" / "manual" / "fashion_mnist"
@@ -72,17 +72,26 @@ def _prepare(builder, name: str, data_dir: str) -> None:
         raise _unavailable(name, data_dir, type(err).__name__) from err
 
 
-def load_split(name: str, split: str, data_dir: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(images uint8 [N, H, W, C], labels int32 [N]) for a TFDS split, preparing the dataset if needed."""
-    import tensorflow_datasets as tfds
-
-    spec = get_dataset_spec(name)
+def prepared_builder(name: str, data_dir: str | None = None):
+    """The TFDS builder of dataset `name` in `data_dir`, downloaded and prepared first if it is not yet."""
+    get_dataset_spec(name)  # one-line error for unknown names
     data_dir = data_dir or default_data_dir()
     builder = tfds.builder(name, data_dir=data_dir)
     if not builder.is_prepared():
         _prepare(builder, name, data_dir)
-    dataset = builder.as_dataset(split=split, as_supervised=True, shuffle_files=False).batch(_READ_CHUNK)
-    chunks = list(tfds.as_numpy(dataset))
+    return builder
+
+
+def load_split(name: str, split: str, data_dir: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(images uint8 [N, H, W, C], labels int32 [N]) for a split ('train', 'test[:1000]'): from CIFAR's own
+    files where `data_dir` is or holds them, else from TFDS, preparing the dataset if needed."""
+    spec = get_dataset_spec(name)
+    data_dir = data_dir or default_data_dir()
+    cifar_dir = local_files.find_cifar_dir(name, data_dir)
+    if cifar_dir is not None:
+        return local_files.load_cifar_dir(cifar_dir, split, name)
+    dataset = prepared_builder(name, data_dir).as_dataset(split=split, as_supervised=True, shuffle_files=False)
+    chunks = list(tfds.as_numpy(dataset.batch(_READ_CHUNK)))
     if not chunks:
         raise errors.DatasetUnavailableError(f"split {split!r} of {name!r} in {data_dir} is empty")
     images = np.concatenate([np.asarray(im, np.uint8) for im, _ in chunks]).reshape((-1, *spec.image_shape))

@@ -1,6 +1,6 @@
 import numpy as np
 
-from jaxcnn.data import DeviceDataset, eval_batches, train_batch_indices
+from jaxcnn.data import DeviceDataset, eval_batch_indices, train_batch_indices
 
 
 def test_epoch_order_is_a_reproducible_permutation():
@@ -12,9 +12,9 @@ def test_epoch_order_is_a_reproducible_permutation():
     assert not np.array_equal(a, train_batch_indices(4, 5, 1000, 64))
 
 
-def test_eval_batches_cover_every_example_exactly_once():
+def test_eval_batch_indices_cover_every_example_exactly_once():
     seen = np.zeros(1003, int)
-    batches = list(eval_batches(1003, 100))
+    batches = list(eval_batch_indices(1003, 100))
     assert len(batches) == 11
     for indices, mask in batches:
         assert indices.shape == mask.shape == (100,)

@@ -82,9 +82,15 @@ def test_device_batches_feed_the_jitted_augmentation():
     sharding = jax.sharding.NamedSharding(jax.sharding.Mesh(np.array(jax.devices()[:1]), ("data",)),
                                           jax.sharding.PartitionSpec("data"))
     host = _epoch(0, 0)
-    device = list(streaming.train_batches(spec, batch_size=100, seed=0, epoch=0, sharding=sharding, shuffle_buffer=2000))
+    dataset = streaming.StreamingDataset(spec, sharding, shuffle_buffer=2000)
+    device = list(dataset.train_batches(0, 0, batch_size=100))
     assert len(device) == len(host) and isinstance(device[0]["image"], jax.Array)
     np.testing.assert_array_equal(device[5]["image"], host[5]["image"])
+    evaluated = list(dataset.eval_batches(batch_size=384))
+    host_evaluated = list(streaming.host_eval_batches(spec, batch_size=384))
+    assert len(evaluated) == len(host_evaluated) == 4
+    np.testing.assert_array_equal(evaluated[3]["mask"], host_evaluated[3]["mask"])
+    np.testing.assert_array_equal(evaluated[3]["image"], host_evaluated[3]["image"])
     augmenter = jax.jit(augment.make_batch_augmenter(augment.AugmentPolicy(flip=True, crop_padding=2)))
     out = augmenter(jax.random.PRNGKey(0), device[0]["image"])
     assert out.shape == (100, 28, 28, 1) and out.dtype == jnp.uint8 and not np.array_equal(out, host[0]["image"])
@@ -92,5 +98,5 @@ def test_device_batches_feed_the_jitted_augmentation():
 
 def test_prefetch_keeps_order_and_count():
     batches = [{"x": np.full(4, i)} for i in range(7)]
-    out = list(streaming.to_device(iter(batches), prefetch=3))
+    out = list(streaming.prefetch_to_device(iter(batches), prefetch=3))
     assert [int(b["x"][0]) for b in out] == list(range(7))

@@ -26,12 +26,9 @@ def test_signal_saves_checkpoint_and_rerun_resumes(tmp_path, signum):
     header = process.stdout.readline()  # printed once the data is loaded, just before training starts
     assert "tiny_vgg on fashion_mnist" in header, header + process.stderr.read()
     time.sleep(3)  # compile + some steps, well short of the 47-step run (round(0.1 * 468))
-    signalled = time.monotonic()
     process.send_signal(signum)
     _, err = process.communicate(timeout=120)
-    seconds_to_exit = time.monotonic() - signalled
     assert process.returncode == 130, err
-    assert seconds_to_exit < 15, f"took {seconds_to_exit:.1f} s to save and exit"  # typically ~2 s on 2 CPU cores
     match = re.search(rf"interrupted: {signum.name} at step (\d+): checkpoint saved", err)
     assert match, err
     step = int(match.group(1))

@@ -44,6 +44,7 @@ def register_smooth_bn_net() -> None:
     """A small BatchNorm net without ReLU / max-pool: float32 runs that add in different orders then stay
     within ~1e-6 of each other for many steps. (With ReLU and max-pool, an input within rounding of a tie
     occasionally takes the other branch, and the runs jump apart by ~1e-4: equally valid, not comparable.)"""
+    from collections.abc import Callable
     from typing import Any
 
     import flax.linen as nn
@@ -54,13 +55,13 @@ def register_smooth_bn_net() -> None:
     class SmoothBNNet(nn.Module):
         num_classes: int = 10
         dtype: Any = jnp.float32
-        bn_axis_name: str | None = None
+        norm: Callable = layers.BatchNorm
 
         @nn.compact
         def __call__(self, x, train: bool = False):
             for i, width in enumerate((8, 16)):
                 x = nn.Conv(width, (3, 3), use_bias=False, dtype=self.dtype, name=f"conv{i}")(x)
-                x = layers.BatchNorm(use_running_average=not train, axis_name=self.bn_axis_name, name=f"bn{i}")(x)
+                x = self.norm(use_running_average=not train, name=f"bn{i}")(x)
                 x = nn.avg_pool(jnp.tanh(x).astype(self.dtype), (2, 2), (2, 2))
             return nn.Dense(self.num_classes, dtype=self.dtype, name="head")(x.mean(axis=(1, 2)))
 
@@ -69,12 +70,12 @@ def register_smooth_bn_net() -> None:
 
         num_classes: int = 10
         dtype: Any = jnp.float32
-        bn_axis_name: str | None = None
+        norm: Callable = layers.BatchNorm
 
         @nn.compact
         def __call__(self, x, train: bool = False):
             x = nn.Conv(8, (3, 3), use_bias=False, dtype=self.dtype)(x)
-            x = layers.BatchNorm(use_running_average=not train, axis_name=self.bn_axis_name)(x)
+            x = self.norm(use_running_average=not train)(x)
             x = nn.max_pool(nn.relu(x), (2, 2), (2, 2))
             x = nn.Dropout(0.3, deterministic=not train)(x.reshape(x.shape[0], -1))
             return nn.Dense(self.num_classes, dtype=self.dtype)(x)
@@ -114,7 +115,8 @@ def _signal_at_step(signal_name: str, step: int) -> None:
 def _runs(spec: str) -> None:
     import jax
 
-    from jaxcnn.train import TrainConfig, train_and_evaluate
+    from jaxcnn.train import TrainConfig
+    from jaxcnn.train.loop import train_and_evaluate
 
     runs = json.loads(spec)
     for run in runs:

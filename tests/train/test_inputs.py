@@ -15,6 +15,7 @@ from jaxcnn.data import load_split
 from jaxcnn.train import parallel
 from jaxcnn.train.config import TrainConfig
 from jaxcnn.train.inputs import make_datasets
+from jaxcnn.train.plan import resolve
 
 EXAMPLES = 64
 
@@ -26,8 +27,8 @@ def pipelines(tmp_path_factory):
     mesh = parallel.make_mesh()
     with tfds.testing.mock_data(num_examples=EXAMPLES):
         reference = load_split("mnist", "train", data_dir)
-        yield {name: make_datasets(TrainConfig(dataset="mnist", input_pipeline=name, data_dir=data_dir, batch_size=8),
-                                     mesh, 10)
+        yield {name: make_datasets(resolve(TrainConfig(dataset="mnist", input_pipeline=name, data_dir=data_dir,
+                                                       batch_size=8)), mesh)
                for name in ("device", "streaming")}, reference
 
 
@@ -80,6 +81,6 @@ def test_too_few_classes_or_examples_are_one_line_errors(tmp_path, pipeline):
     config = TrainConfig(dataset="mnist", input_pipeline=pipeline, data_dir=str(tmp_path), batch_size=8)
     with tfds.testing.mock_data(num_examples=EXAMPLES):
         with pytest.raises(errors.ConfigError, match=r"^--num_classes=5 but mnist has label [5-9]$"):
-            make_datasets(config, mesh, 5)
+            make_datasets(resolve(dataclasses.replace(config, num_classes=5)), mesh)
         with pytest.raises(errors.ConfigError, match=r"^--batch_size=128 exceeds the 64 training examples$"):
-            make_datasets(dataclasses.replace(config, batch_size=128), mesh, 10)
+            make_datasets(resolve(dataclasses.replace(config, batch_size=128)), mesh)

@@ -11,7 +11,7 @@ import tensorflow_datasets as tfds
 from experiments import mnist
 from jaxcnn import augment, models
 from jaxcnn.train.state import create_train_state
-from jaxcnn.train.steps import make_steps
+from jaxcnn.train.steps import StepRecipe, make_steps
 from scale_run import read_checkpoint
 
 
@@ -30,8 +30,8 @@ def _train(dtype, steps=25):
     model = models.get_model("tiny_vgg", num_classes=4, dtype=dtype)
     tx = optax.sgd(0.05, momentum=0.9)
     state = create_train_state(model, tx, seed=0, image_shape=(16, 16, 1))
-    fns = make_steps(model, tx, num_classes=4, mean=(0.1,), std=(0.3,),
-                     augment_fn=augment.make_batch_augmenter(augment.AugmentPolicy()))
+    fns = make_steps(StepRecipe(model, num_classes=4, mean=(0.1,), std=(0.3,),
+                     augment_fn=augment.make_batch_augmenter(augment.AugmentPolicy())), tx)
     train_step, eval_step = jax.jit(fns.train_step), jax.jit(fns.eval_step)
     train, held_out = _quadrant_problem(128, 0), _quadrant_problem(256, 1)
     for _ in range(steps):

@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 
 from jaxcnn import augment, errors, models
-from jaxcnn.train import parallel
+from jaxcnn.train import parallel, plan
 from jaxcnn.train.config import TrainConfig
 from jaxcnn.train.optim import make_optimizer
 from jaxcnn.train.state import create_train_state
-from jaxcnn.train.steps import make_steps
+from jaxcnn.train.steps import StepRecipe, make_steps
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -148,10 +148,10 @@ def _dense_setup(grad_accum_steps, policy_text="flip"):
     tx = make_optimizer(config, steps_per_epoch=10)
     state = create_train_state(model, tx, seed=0, image_shape=(32, 32, 3))
     policy = augment.parse_policy(policy_text, default=augment.AugmentPolicy())
-    steps = make_steps(model, tx, num_classes=10, mean=(0.5,), std=(0.25,),
+    steps = make_steps(StepRecipe(model, num_classes=10, mean=(0.5,), std=(0.25,),
                        augment_fn=augment.make_batch_augmenter(policy.per_example()),
                        mix_fn=augment.make_pair_mixer(policy, 10) if policy.mixes else None,
-                       grad_accum_steps=grad_accum_steps)
+                       grad_accum_steps=grad_accum_steps), tx)
     return state, jax.jit(steps.train_step)
 
 
@@ -183,11 +183,11 @@ def test_batch_that_does_not_split_over_devices_and_micro_batches_is_a_one_line_
     with pytest.raises(errors.ConfigError, match=r"^--batch_size=30 does not divide into 4 micro-batches across 1 devices"):
         parallel.check_batch_size(30, mesh, 4)
     with pytest.raises(errors.ConfigError, match=r"^--batch_size=30 does not split into --grad_accum_steps=4"):
-        TrainConfig(batch_size=30, grad_accum_steps=4).validate()
-    with pytest.raises(errors.ConfigError, match=r"^unknown parallel mode 'pmapp'; choose one of: jit, pmap"):
-        TrainConfig(parallel="pmapp").validate()
+        plan.resolve(TrainConfig(batch_size=30, grad_accum_steps=4))
+    with pytest.raises(errors.ConfigError, match=r"^--parallel='pmapp' is not one of: jit, pmap$"):
+        plan.resolve(TrainConfig(parallel="pmapp"))
     with pytest.raises(errors.ConfigError, match=r"^--grad_accum_steps must be positive, got 0"):
-        TrainConfig(grad_accum_steps=0).validate()
+        plan.resolve(TrainConfig(grad_accum_steps=0))
 
 
 def test_transfer_with_a_frozen_or_slower_backbone_gives_the_numbers_of_one_device_under_jit_and_pmap(tmp_path):

@@ -10,6 +10,7 @@ import pytest
 from absl import flags
 
 from experiments import common
+from jaxcnn.train import plan
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -31,7 +32,9 @@ def _parse(flagfile):
         fv(["cifar", f"--flagfile=launch/flags/{flagfile}", "--workdir=/tmp/x"])
     finally:
         os.chdir(cwd)
-    return common.config_from_flags(fv).validate()
+    config = common.config_from_flags(fv)
+    plan.resolve(config)  # every setting valid
+    return config
 
 
 @pytest.mark.parametrize("flagfile, devices", SCALE_FLAGFILES.items())

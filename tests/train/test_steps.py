@@ -8,7 +8,8 @@ import pytest
 from conftest import TinyNet
 from jaxcnn import augment
 from jaxcnn.train.state import NONFINITE_GRADIENTS, create_train_state
-from jaxcnn.train.steps import cross_entropy, make_steps, mix_global_batch
+from jaxcnn.train.losses import cross_entropy
+from jaxcnn.train.steps import StepRecipe, make_steps, mix_global_batch
 
 
 def _learnable_batch(n=128, seed=0):
@@ -26,9 +27,9 @@ def _setup(aux_heads=False, aux_loss_weight=0.0, label_smoothing=0.0):
     model = TinyNet(num_classes=4, aux_heads=aux_heads)
     tx = optax.sgd(0.05, momentum=0.9)
     state = create_train_state(model, tx, seed=0, image_shape=(12, 12, 1))
-    steps = make_steps(model, tx, num_classes=4, mean=(0.1,), std=(0.3,),
+    steps = make_steps(StepRecipe(model, num_classes=4, mean=(0.1,), std=(0.3,),
                        augment_fn=augment.make_batch_augmenter(augment.AugmentPolicy()),
-                       label_smoothing=label_smoothing, aux_loss_weight=aux_loss_weight)
+                       label_smoothing=label_smoothing, aux_loss_weight=aux_loss_weight), tx)
     return state, jax.jit(steps.train_step), jax.jit(steps.eval_step)
 
 
@@ -93,7 +94,7 @@ def test_epoch_sums_add_up_each_step_and_restart_at_each_epoch():
     model = TinyNet(num_classes=4)
     tx = optax.sgd(0.05)
     state = create_train_state(model, tx, seed=0, image_shape=(12, 12, 1))
-    steps = make_steps(model, tx, num_classes=4, mean=(0.1,), std=(0.3,), augment_fn=lambda key, x: x, steps_per_epoch=3)
+    steps = make_steps(StepRecipe(model, num_classes=4, mean=(0.1,), std=(0.3,), augment_fn=lambda key, x: x), tx, steps_per_epoch=3)
     train_step = jax.jit(steps.train_step)
     batch, per_step = _learnable_batch(16), []
     for _ in range(5):
@@ -110,7 +111,7 @@ def test_nonfinite_gradients_are_recorded_with_their_step_even_when_the_loss_is_
     model = _SqrtOfZeroNet(num_classes=4)
     tx = optax.sgd(0.05)
     state = create_train_state(model, tx, seed=0, image_shape=(12, 12, 1))
-    steps = make_steps(model, tx, num_classes=4, mean=(0.1,), std=(0.3,), augment_fn=lambda key, x: x)
+    steps = make_steps(StepRecipe(model, num_classes=4, mean=(0.1,), std=(0.3,), augment_fn=lambda key, x: x), tx)
     state = state.replace(step=jnp.int32(41))
     state, metrics = jax.jit(steps.train_step)(state, _learnable_batch(8))
     assert np.isfinite(float(metrics["loss_sum"])) and not np.isfinite(float(metrics["grad_norm_sum"]))
@@ -125,9 +126,9 @@ def _mixing_setup(policy_text, label_smoothing=0.0):
     tx = optax.sgd(0.05, momentum=0.9)
     state = create_train_state(model, tx, seed=0, image_shape=(12, 12, 1))
     policy = augment.parse_policy(policy_text, default=augment.AugmentPolicy())
-    steps = make_steps(model, tx, num_classes=4, mean=(0.1,), std=(0.3,),
+    steps = make_steps(StepRecipe(model, num_classes=4, mean=(0.1,), std=(0.3,),
                        augment_fn=augment.make_batch_augmenter(policy.per_example()),
-                       mix_fn=augment.make_pair_mixer(policy, 4), label_smoothing=label_smoothing)
+                       mix_fn=augment.make_pair_mixer(policy, 4), label_smoothing=label_smoothing), tx)
     return model, state, steps, policy
 
 

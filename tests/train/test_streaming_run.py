@@ -7,7 +7,8 @@ import sys
 
 import numpy as np
 
-from jaxcnn.train import TrainConfig, train_and_evaluate
+from jaxcnn.train import TrainConfig
+from jaxcnn.train.loop import train_and_evaluate
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
