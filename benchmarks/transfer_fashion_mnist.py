@@ -23,18 +23,30 @@ import time
 from absl import flags
 
 from experiments import common
-from jaxcnn.train import train_and_evaluate
+from jaxcnn import cli
+from jaxcnn.train.loop import train_and_evaluate
+from jaxcnn.train.plan import resolve
 
 FLAGS_DIR = pathlib.Path(__file__).resolve().parents[1] / "launch" / "flags"
 VARIANTS = {"scratch": None, "frozen": 0.0, "finetune": 0.1, "full": 1.0}  # --backbone_lr_scale (None: no transfer)
 
 
 def config_from_flagfile(name: str, **overrides):
-    """The TrainConfig that `python -m experiments.mnist --flagfile=launch/flags/<name>` would train."""
+    """The TrainConfig that `python -m experiments.mnist --flagfile=launch/flags/<name>` would train, checked
+    (`resolve`: a one-line ConfigError for a bad setting)."""
     fv = flags.FlagValues()
     common.define_flags(fv, dataset="fashion_mnist", datasets=["mnist", "fashion_mnist"], model="tiny_vgg")
     fv(["transfer_fashion_mnist", f"--flagfile={FLAGS_DIR / name}"])
-    return dataclasses.replace(common.config_from_flags(fv), progress_bar=False, **overrides)
+    config = dataclasses.replace(common.config_from_flags(fv), progress_bar=False, **overrides)
+    resolve(config)
+    return config
+
+
+def target_config(seed: int, scale: float | None, pretrain_dir: pathlib.Path):
+    """The transfer flagfile's run for one seed and --backbone_lr_scale (None: from scratch, no --init_from)."""
+    transfer = {"init_from": str(pretrain_dir), "backbone_lr_scale": scale} if scale is not None else \
+        {"init_from": None, "backbone_lr_scale": 1.0}
+    return config_from_flagfile("fashion_mnist_transfer_5to9.flags", seed=seed, **transfer)
 
 
 def timed_run(config, workdir: pathlib.Path) -> tuple[dict, float]:
@@ -52,16 +64,18 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
 
     pretrain_dir = root / "pretrain_0to4"
-    pretrained, pretrain_minutes = timed_run(config_from_flagfile("fashion_mnist_pretrain_0to4.flags"), pretrain_dir)
+    with cli.user_errors_exit():  # every config is checked before the first run starts
+        pretrain = config_from_flagfile("fashion_mnist_pretrain_0to4.flags")
+        targets = {variant: [target_config(seed, scale, pretrain_dir) for seed in seeds]
+                   for variant, scale in VARIANTS.items()}
+        pretrained, pretrain_minutes = timed_run(pretrain, pretrain_dir)
     rows = [f"| pretrain (classes 0-4, all 30,000 images) | {100 * pretrained['test_accuracy']:.2f}% | | "
             f"{pretrain_minutes:.1f} |"]
-    for variant, scale in VARIANTS.items():
+    for variant, configs in targets.items():
         accuracies, minutes = [], []
-        for seed in seeds:
-            transfer = {"init_from": str(pretrain_dir), "backbone_lr_scale": scale} if scale is not None else \
-                {"init_from": None, "backbone_lr_scale": 1.0}
-            config = config_from_flagfile("fashion_mnist_transfer_5to9.flags", seed=seed, **transfer)
-            final, run_minutes = timed_run(config, root / f"{variant}_seed{seed}")
+        for seed, config in zip(seeds, configs, strict=True):
+            with cli.user_errors_exit():
+                final, run_minutes = timed_run(config, root / f"{variant}_seed{seed}")
             accuracies.append(100 * final["test_accuracy"])
             minutes.append(run_minutes)
         every = ", ".join(f"{a:.2f}" for a in accuracies)

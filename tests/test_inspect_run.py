@@ -1,44 +1,70 @@
-"""`python -m jaxcnn.inspect_run` on a real Fashion-MNIST run: its accuracy is the run's own best test accuracy,
-recomputed from every test example; it writes the three pictures and leaves the run as it was."""
+"""`python -m jaxcnn.inspect_run`, the thin command line over `jaxcnn.inspection` (whose numbers on a real run
+`tests/test_inspection.py` checks): what it passes on, what it prints, and its one-line errors with status 2."""
 
-import json
+import pathlib
+import subprocess
+import sys
 
+import numpy as np
 import pytest
 
-from jaxcnn import inspect_run
-from jaxcnn.train import TrainConfig, train_and_evaluate
+from jaxcnn import errors, inspect_run, inspection
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def trained_run(tmp_path_factory, fashion_mnist):
-    workdir = tmp_path_factory.mktemp("run")
-    config = TrainConfig(dataset="fashion_mnist", model="tiny_vgg", classes="5-9", train_examples=1000, batch_size=100,
-                         epochs=2, schedule="constant", learning_rate=0.05, progress_bar=False)
-    train_and_evaluate(config, workdir)
-    return workdir
+def _fake_result(out: pathlib.Path) -> dict:
+    return {"accuracy": 0.91234, "per_class": {"Sandal": 0.975, "Ankle boot": 0.8496}, "counts": np.eye(2, dtype=int),
+            "paths": [out / "confusion.png", out / "filters.png"], "step": 20, "source": "best"}
 
 
-def test_inspecting_a_run_recomputes_its_best_accuracy_and_draws_it(trained_run, tmp_path, capsys):
-    rows = [json.loads(line) for line in (trained_run / "metrics.jsonl").read_text().splitlines()]
-    best = max(rows, key=lambda row: row["test_accuracy"])
-    before = sorted(p.relative_to(trained_run) for p in trained_run.rglob("*"))
-    assert inspect_run.main([f"--workdir={trained_run}", f"--out={tmp_path / 'pictures'}", "--image_index=3"]) == 0
-    out = capsys.readouterr().out.splitlines()
-    assert out[0] == f"best checkpoint at step {best['epoch'] * 10}: test accuracy {100 * best['test_accuracy']:.2f}%"
-    assert [line.split()[0] for line in out[1:6]] == ["Sandal", "Shirt", "Sneaker", "Bag", "Ankle"]  # classes 5-9
-    for name in ("confusion.png", "filters.png", "feature_maps.png"):
-        assert (tmp_path / "pictures" / name).stat().st_size > 10_000
-    assert sorted(p.relative_to(trained_run) for p in trained_run.rglob("*")) == before  # the run is only read
+def test_it_passes_its_flags_to_the_library_and_prints_the_result(tmp_path, monkeypatch, capsys):
+    calls = []
+
+    def fake_inspect_run(workdir, out_dir=None, *, image_index=0, data_dir=None):
+        calls.append((workdir, out_dir, image_index, data_dir))
+        return _fake_result(tmp_path)
+
+    monkeypatch.setattr(inspection, "inspect_run", fake_inspect_run)
+    assert inspect_run.main([f"--workdir={tmp_path}/run", f"--out={tmp_path}", "--image_index=3", "--data_dir=/d"]) == 0
+    assert calls == [(f"{tmp_path}/run", str(tmp_path), 3, "/d")]
+    assert capsys.readouterr().out.splitlines() == [
+        "best checkpoint at step 20: test accuracy 91.23%",
+        "            Sandal  97.50%",
+        "        Ankle boot  84.96%",
+        f"wrote {tmp_path / 'confusion.png'}",
+        f"wrote {tmp_path / 'filters.png'}",
+    ]
+    assert inspect_run.main([f"--workdir={tmp_path}/run"]) == 0
+    assert calls[-1] == (f"{tmp_path}/run", None, 0, None)  # defaults: WORKDIR/inspect, image 0, the run's data
 
 
-def test_the_confusion_matrix_covers_every_test_example_of_the_runs_classes(trained_run, tmp_path):
-    result = inspect_run.inspect(trained_run, tmp_path)
-    assert result["counts"].shape == (5, 5) and result["counts"].sum() == 5000
-    assert result["counts"].sum(axis=1).tolist() == [1000] * 5
+def test_a_missing_run_exits_2_with_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        inspect_run.main([f"--workdir={tmp_path / 'nothing'}"])
+    assert exit_info.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"error: --workdir={tmp_path / 'nothing'}: cannot use its config.json (")
+    assert captured.err.count("\n") == 1 and captured.out == ""
 
 
-def test_bad_input_is_one_line(trained_run, tmp_path, capsys):
-    assert inspect_run.main([f"--workdir={tmp_path / 'nothing'}"]) == 2
-    assert capsys.readouterr().err.startswith(f"error: --workdir={tmp_path / 'nothing'}: cannot read its config.json")
-    assert inspect_run.main([f"--workdir={trained_run}", f"--out={tmp_path}", "--image_index=5000"]) == 2
-    assert capsys.readouterr().err.strip() == "error: --image_index=5000 is not in [0, 5000) (the test split)"
+def test_a_library_user_error_exits_2_with_its_message(tmp_path, monkeypatch, capsys):
+    def refuse(*args, **kwargs):
+        raise errors.ConfigError("--image_index=5000 is not in [0, 5000) (the test split)")
+
+    monkeypatch.setattr(inspection, "inspect_run", refuse)
+    with pytest.raises(SystemExit) as exit_info:
+        inspect_run.main([f"--workdir={tmp_path}", "--image_index=5000"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == "error: --image_index=5000 is not in [0, 5000) (the test split)\n"
+
+
+def test_help_needs_neither_jax_nor_tensorflow():
+    code = ("import sys, contextlib, io\nfrom jaxcnn import inspect_run\n"
+            "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()) as out:\n"
+            "    inspect_run.main(['--help'])\n"
+            "assert '--image_index' in out.getvalue()\n"
+            "print(sorted(m for m in ('jax', 'tensorflow', 'flax') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

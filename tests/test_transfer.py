@@ -13,8 +13,11 @@ import optax
 import pytest
 
 from jaxcnn import errors, layers, models, transfer
-from jaxcnn.train import TrainConfig, train_and_evaluate
+from jaxcnn.train import TrainConfig
+from jaxcnn.train.loop import train_and_evaluate
+from jaxcnn.train.optim import make_optimizer
 from jaxcnn.train.state import create_train_state
+from jaxcnn.train.steps import StepRecipe, make_steps
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent / "train"))
 from scale_run import read_checkpoint  # noqa: E402
@@ -50,17 +53,21 @@ def _state(name, num_classes, seed):
     return create_train_state(model, optax.sgd(0.1), seed, (28, 28, 1)), model
 
 
-def _trained_run(state, model_name="tiny_vgg"):
-    as_numpy = lambda tree: jax.tree.map(np.asarray, tree)  # noqa: E731
-    return transfer.TrainedRun(pathlib.Path("/runs/pretrained"), TrainConfig(model=model_name), 7, "best",
-                               as_numpy(state.params), as_numpy(state.batch_stats))
+def _variables(state) -> dict:
+    return {"params": state.params, "batch_stats": state.batch_stats}
+
+
+def _trained_variables(state) -> dict:
+    """A trained run's {'params', 'batch_stats'} as `jaxcnn.train.workdir.TrainedRun.variables` gives them."""
+    return jax.tree.map(np.asarray, {"params": state.params, "batch_stats": state.batch_stats})
 
 
 def test_graft_takes_the_backbone_and_keeps_the_fresh_head():
     source, _ = _state("tiny_vgg", 5, seed=1)  # a different class count: only the head differs in shape
     target, model = _state("tiny_vgg", 10, seed=2)
     head = transfer.head_modules(model, (28, 28, 1))
-    grafted = transfer.graft(target, _trained_run(source), head)
+    assert transfer.backbone_differences(_variables(target), _trained_variables(source), head) == []
+    grafted = transfer.graft(target, _trained_variables(source), head)
     for kind in ("params", "batch_stats"):
         for name in getattr(target, kind):
             want = getattr(target if name in head else source, kind)[name]
@@ -73,11 +80,21 @@ def test_graft_takes_the_backbone_and_keeps_the_fresh_head():
 def test_a_backbone_from_another_architecture_is_refused_naming_the_differences():
     source, _ = _state("simple_cnn", 10, seed=1)
     target, model = _state("tiny_vgg", 10, seed=2)
-    with pytest.raises(errors.CheckpointError) as raised:
-        transfer.graft(target, _trained_run(source, "simple_cnn"), transfer.head_modules(model, (28, 28, 1)))
+    head = transfer.head_modules(model, (28, 28, 1))
+    differences = transfer.backbone_differences(_variables(target), _trained_variables(source), head)
+    assert "params/block1/conv/kernel: not in the trained run, this run (3, 3, 1, 32)" in differences
+    assert "batch_stats/block1/bn/mean: not in the trained run, this run (32,)" in differences
+    assert any(line.endswith(": only in the trained run") for line in differences)
+    with pytest.raises(errors.ShapeError) as raised:
+        transfer.graft(target, _trained_variables(source), head)
     message = str(raised.value)
-    assert "trained 'simple_cnn'" in message and "params/block1/conv/kernel: not in the trained run" in message
-    assert "use the same --model" in message and "\n" not in message
+    assert message.startswith("the trained backbone does not fit this model: ")
+    assert "params/block1/conv/kernel: not in the trained run" in message and "\n" not in message
+    # The same leaves with another shape (a wider first layer) are named with both shapes.
+    wider = _trained_variables(target)
+    wider["params"]["block1"]["conv"]["kernel"] = np.zeros((3, 3, 1, 16), np.float32)
+    assert transfer.backbone_differences(_variables(target), wider, head) == [
+        "params/block1/conv/kernel: trained (3, 3, 1, 16), this run (3, 3, 1, 32)"]
 
 
 # Whole runs on real Fashion-MNIST (tiny_vgg has BatchNorm, so frozen statistics are checked too).
@@ -156,7 +173,7 @@ def test_fine_tuning_moves_the_backbone_and_a_resumed_run_needs_no_source(pretra
 
 
 def test_transfer_errors_are_one_line_and_leave_no_trace(pretrained, tmp_path):
-    with pytest.raises(errors.CheckpointError, match="cannot read its config.json"):
+    with pytest.raises(errors.CheckpointError, match="cannot use its config.json"):
         train_and_evaluate(_transfer_config(tmp_path / "nothing"), tmp_path / "a")
     with pytest.raises(errors.CheckpointError, match="trained 'tiny_vgg', whose backbone does not fit"):
         train_and_evaluate(_transfer_config(pretrained, model="simple_cnn"), tmp_path / "b")
@@ -169,9 +186,6 @@ def test_transfer_errors_are_one_line_and_leave_no_trace(pretrained, tmp_path):
 
 
 def test_a_frozen_backbone_computes_its_test_time_features_in_training_and_keeps_its_statistics():
-    from jaxcnn.train.optim import make_optimizer
-    from jaxcnn.train.steps import make_steps
-
     model = models.get_model("tiny_vgg", num_classes=5)
     head = transfer.head_modules(model, (28, 28, 1))
     tx = make_optimizer(TrainConfig(backbone_lr_scale=0.0, schedule="constant"), 10, head)
@@ -189,8 +203,8 @@ def test_a_frozen_backbone_computes_its_test_time_features_in_training_and_keeps
     assert _leaves_equal(updates["batch_stats"]["block1"], state.batch_stats["block1"])
     assert not _leaves_equal(updates["batch_stats"]["block2"], state.batch_stats["block2"])
 
-    steps = make_steps(model, tx, num_classes=5, mean=(0.5,), std=(0.5,), augment_fn=lambda key, x: x,
-                       frozen_backbone_head=head)
+    steps = make_steps(StepRecipe(model, num_classes=5, mean=(0.5,), std=(0.5,), augment_fn=lambda key, x: x,
+                                  frozen_backbone_head=head), tx)
     batch = {"image": (images * 80).astype(jnp.uint8), "label": jnp.arange(8) % 5, "mask": jnp.ones(8, bool)}
     new_state, _ = jax.jit(steps.train_step)(state, batch)
     assert _leaves_equal(new_state.batch_stats, state.batch_stats)

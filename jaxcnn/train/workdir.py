@@ -112,8 +112,10 @@ def load_trained(workdir, flag: str = "--init_from") -> TrainedRun:
     config_path = workdir / CONFIG_FILE
     try:
         saved = json.loads(config_path.read_text())
+        if not isinstance(saved, dict):
+            raise ValueError(f"it holds a JSON {type(saved).__name__}, not the settings of a run")
         plan = resolve(TrainConfig.from_dict(saved))
-    except (OSError, ValueError, TypeError, AttributeError, errors.UserError) as err:
+    except (OSError, ValueError, TypeError, errors.UserError) as err:
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise errors.CheckpointError(f"{flag}={workdir}: cannot use its {CONFIG_FILE} ({reason}); give the "
                                      "--workdir of a jaxcnn training run") from None

@@ -1,0 +1,66 @@
+"""`jaxcnn.cli`: how every entry point ends. A user's mistake is one `error: ...` line on stderr and status 2, an
+interrupted run `interrupted: ...` and 130; anything else is a bug and keeps its traceback."""
+
+import pytest
+
+from jaxcnn import cli, errors
+from jaxcnn.train.loop import TrainingInterrupted
+from jaxcnn.train.signals import TrainingInterrupted as SignalsTrainingInterrupted
+
+
+def _exit_of(raise_inside) -> int:
+    with pytest.raises(SystemExit) as exit_info:
+        with cli.user_errors_exit():
+            raise raise_inside
+    return exit_info.value.code
+
+
+@pytest.mark.parametrize("error", [
+    errors.ConfigError("--epochs must be positive, got 0"),
+    errors.CheckpointError("--init_from=/runs/a: the run has no checkpoint yet"),
+    errors.DatasetUnavailableError("cifar10 is not prepared"),
+    errors.UserError("plain user error"),
+])
+def test_a_user_error_is_its_message_on_stderr_and_status_2(error, capsys):
+    assert _exit_of(error) == 2
+    captured = capsys.readouterr()
+    assert captured.err == f"error: {error}\n" and captured.out == ""
+
+
+def test_an_interrupted_run_exits_130_labelled_interrupted(capsys):
+    assert TrainingInterrupted is SignalsTrainingInterrupted  # the loop re-exports the one class
+    assert _exit_of(TrainingInterrupted("SIGTERM at step 40: checkpoint saved in /w; run the same command again")) == 130
+    assert capsys.readouterr().err == "interrupted: SIGTERM at step 40: checkpoint saved in /w; run the same command again\n"
+
+
+def test_a_user_error_subclass_chooses_its_label_and_status(capsys):
+    class Stale(errors.UserError):
+        label, exit_status = "stale", 75
+
+    assert _exit_of(Stale("lock held by another run")) == 75
+    assert capsys.readouterr().err == "stale: lock held by another run\n"
+
+
+@pytest.mark.parametrize("bug", [ValueError("a bug"), KeyError("missing"), RuntimeError("xla"), KeyboardInterrupt()])
+def test_anything_else_propagates_unchanged(bug, capsys):
+    with pytest.raises(type(bug)) as raised:
+        with cli.user_errors_exit():
+            raise bug
+    assert raised.value is bug
+    assert capsys.readouterr().err == ""
+
+
+def test_without_an_error_the_block_runs_and_nothing_is_printed(capsys):
+    ran = []
+    with cli.user_errors_exit():
+        ran.append(1)
+    assert ran == [1] and capsys.readouterr() == ("", "")
+
+
+def test_fail_prints_one_labelled_line_and_exits_with_the_status(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.fail("--workdir is required")
+    assert exit_info.value.code == 2 and capsys.readouterr().err == "error: --workdir is required\n"
+    with pytest.raises(SystemExit) as exit_info:
+        cli.fail("stopped before a checkpoint", status=130, label="interrupted")
+    assert exit_info.value.code == 130 and capsys.readouterr().err == "interrupted: stopped before a checkpoint\n"
