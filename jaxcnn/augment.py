@@ -15,6 +15,7 @@ comma-separated list of ops (note 002's tactics and their modern relatives), app
 "default" is the dataset's safe default (it may be combined: "default,rotate10"); "none" is the identity.
 uint8 images stay uint8 (rounded and clipped after float ops); float images are taken as [0, 1] and
 are not clipped. `pca` needs the dataset's colour statistics (`jaxcnn.data.stats.colour_stats`).
+`augmentation_columns` applies each op of a policy alone, for a picture (`python -m jaxcnn.augment_grid`).
 """
 
 import dataclasses
@@ -27,6 +28,13 @@ import jax.numpy as jnp
 
 from jaxcnn import augment_ops as ops
 from jaxcnn import errors
+from jaxcnn.layers import check_nhwc
+
+
+def normalize(images: jax.Array, mean, std) -> jax.Array:
+    """uint8 [0, 255] -> float32, standardised per channel: the last preprocessing step before the model."""
+    images = images.astype(jnp.float32) / 255.0
+    return (images - jnp.asarray(mean, jnp.float32)) / jnp.asarray(std, jnp.float32)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -175,11 +183,9 @@ def _uniform(key, bound, centre=0.0):
 
 
 def _check_images(images, colour_stats=None):
-    if images.ndim != 4:
-        raise errors.ShapeError(f"augmentation expects an NHWC batch (4 dimensions), got shape {tuple(images.shape)}")
-    if images.shape[1] in (1, 3) and images.shape[3] not in (1, 3):
-        raise errors.ChannelOrderError(f"images of shape {tuple(images.shape)} look NCHW; jaxcnn expects NHWC "
-                                       "(channels last): use images.transpose(0, 2, 3, 1)")
+    """The models' NHWC rule (`layers.check_nhwc`: one-line ShapeError / ChannelOrderError), then the colour
+    statistics' channel count."""
+    check_nhwc(images, where="augmentation")
     if colour_stats is not None and len(colour_stats.eigenvalues) != images.shape[3]:
         raise errors.ShapeError(f"colour statistics are for {len(colour_stats.eigenvalues)} channels, "
                                 f"images have {images.shape[3]}")
@@ -350,3 +356,30 @@ def make_pair_mixer(policy: AugmentPolicy, num_classes: int) -> Callable:
         return jax.vmap(mix_one)(keys, images.astype(jnp.float32), partners.astype(jnp.float32), labels, partner_labels)
 
     return mix_pairs
+
+
+def augmentation_columns(images, labels, policy_text: str, *, default: AugmentPolicy, num_classes: int, seed: int = 0,
+                         colour_stats=None) -> dict:
+    """{"original": images, "<op>": images with that op alone, ..., "all": the whole policy}, for a picture of
+    what a policy does. Every column uses the same key, so row i is always example i; with mixup / cutmix,
+    "all but mixing" shows the per-example ops alone. Batches keep their dtype (mixing gives float32)."""
+    key = jax.random.PRNGKey(seed)
+    policy = parse_policy(policy_text, default=default)
+    columns = {"original": images}
+    for token in [t for t in str(policy).split(",") if t != "none"]:
+        alone = parse_policy(token, default=default)
+        columns[token] = _apply_policy(alone, key, images, labels, num_classes, colour_stats)
+    if len(columns) > 2 and policy.mixes:
+        columns["all but mixing"] = _apply_policy(policy.per_example(), key, images, labels, num_classes, colour_stats)
+    if len(columns) > 2:
+        columns["all"] = _apply_policy(policy, key, images, labels, num_classes, colour_stats)
+    return columns
+
+
+def _apply_policy(policy, key, images, labels, num_classes, colour_stats):
+    """The per-example ops with `key`, then mixup / cutmix (if any) with a key folded from it."""
+    per_example = make_batch_augmenter(policy.per_example(), colour_stats if policy.needs_colour_stats else None)
+    out = per_example(key, images)
+    if policy.mixes:
+        out, _ = make_batch_mixer(policy, num_classes)(jax.random.fold_in(key, 1), out, labels)
+    return out

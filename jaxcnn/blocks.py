@@ -1,6 +1,8 @@
 """Residual blocks and auxiliary classifier heads, the pieces of note 001's "deep networks" section.
 
-Blocks take NHWC input and `train` (BatchNorm uses batch statistics and updates `batch_stats` when True).
+Blocks take NHWC input and `train` (BatchNorm uses batch statistics and updates `batch_stats` when True)
+and build their normalisation layers from `norm` (flax `ModuleDef` style, `layers.BatchNorm` by default),
+so a model passes its own `norm` down and one partial sets, e.g., the axis to average statistics over.
 Shortcuts, when the block changes the shape (stride > 1 or a different channel count):
   - 'projection' (He et al. 2016, option B): 1x1 convolution with the block's stride, then BatchNorm
     (pre-activation blocks: the 1x1 convolution alone, on the pre-activated input, as in He et al. 2016b);
@@ -12,14 +14,14 @@ Otherwise the shortcut is the identity.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import flax.linen as nn
 import jax.numpy as jnp
 
 from jaxcnn import errors
-from jaxcnn.layers import BatchNorm, Conv2d, Dropout, global_avg_pool
+from jaxcnn.layers import BatchNorm, Conv2d, Dropout, ModuleDef, global_avg_pool
 
 SHORTCUTS = ("projection", "pad", "conv_always")
 he_normal = nn.initializers.variance_scaling(2.0, "fan_out", "normal")  # torchvision's ResNet init
@@ -49,7 +51,7 @@ class _ResidualBase(nn.Module):
     stride: int = 1
     shortcut: str = "projection"
     bn_momentum: float = 0.9
-    bn_axis_name: str | None = None
+    norm: ModuleDef = BatchNorm
     dtype: Any = jnp.float32
     kernel_init: Callable = he_normal
 
@@ -59,8 +61,8 @@ class _ResidualBase(nn.Module):
                       kernel_init=self.kernel_init, name=name)
 
     def bn(self, train, name=None, zero_init=False):
-        """BatchNorm with the block's momentum / axis name; `zero_init` starts its scale at 0."""
-        return BatchNorm(use_running_average=not train, momentum=self.bn_momentum, axis_name=self.bn_axis_name,
+        """The block's norm layer with its momentum; `zero_init` starts its scale at 0."""
+        return self.norm(use_running_average=not train, momentum=self.bn_momentum,
                          scale_init=nn.initializers.zeros_init() if zero_init else nn.initializers.ones_init(),
                          name=name)
 
@@ -175,3 +177,27 @@ def run_aux_head(module: nn.Module, head: AuxHead, x, train: bool) -> None:
     """Call `head` where its logits are needed (training) or its parameters must be created (init)."""
     if train or module.is_initializing():
         head(x, train=train)
+
+
+def blocks_per_stage(depth: int, other_layers: int, family: str, examples: str) -> int:
+    """n of a three-stage network of depth 6n + `other_layers` (3 stages of n two-conv blocks, plus the stem
+    and classifier layers); any other depth is a one-line ConfigError quoting `examples`."""
+    if depth < 6 + other_layers or (depth - other_layers) % 6:
+        raise errors.ConfigError(f"{family} depth must be 6n+{other_layers} ({examples}, ...), got {depth}")
+    return (depth - other_layers) // 6
+
+
+def residual_stages(model: nn.Module, x, train: bool, block: Callable[..., nn.Module],
+                    stages: Sequence[tuple[int, int]], name_prefix: str):
+    """Run (width, blocks) stages of `block(width, stride=..., name=...)`, ResNet-style: stride 2 at the first
+    block of every stage but the first, blocks named f"{name_prefix}{stage}_{index}" (stages from 1).
+
+    With `model.aux_heads`, an `AuxHead(model.num_classes)` named f"aux_head{stage}" follows every stage but
+    the last. One loop for the ResNet families, so their layouts and parameter names cannot drift apart.
+    """
+    for i, (width, num_blocks) in enumerate(stages):
+        for j in range(num_blocks):
+            x = block(width, stride=2 if i > 0 and j == 0 else 1, name=f"{name_prefix}{i + 1}_{j}")(x, train)
+        if model.aux_heads and i < len(stages) - 1:
+            run_aux_head(model, AuxHead(model.num_classes, dtype=model.dtype, name=f"aux_head{i + 1}"), x, train)
+    return x

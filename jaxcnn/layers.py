@@ -449,8 +449,9 @@ class BatchNorm(nn.BatchNorm):
 
     Same as `flax.linen.BatchNorm` with jaxcnn's defaults: `momentum=0.9`, i.e. running = 0.9 * running +
     0.1 * batch (PyTorch's `momentum=0.1`; flax counts the other way round), `epsilon=1e-5` and float32
-    computation whatever the model's dtype. `use_scale` / `use_bias` switch gamma / beta off; set
-    `axis_name` to average statistics over a pmapped axis.
+    computation whatever the model's dtype. `use_scale` / `use_bias` switch gamma / beta off. Models and
+    blocks take it as their `norm` factory; `functools.partial(BatchNorm, axis_name="batch")` makes them
+    average statistics over that mapped axis (pmap / vmap), i.e. over the global batch.
     """
 
     momentum: float = 0.9
@@ -459,12 +460,18 @@ class BatchNorm(nn.BatchNorm):
     param_dtype: Any = jnp.float32
 
 
+# A module factory in flax's `ModuleDef` style: a class or `functools.partial` of one, called with the
+# per-use settings (e.g. `norm(use_running_average=not train, momentum=0.9, name="bn")`).
+ModuleDef = Callable[..., nn.Module]
+
+
 class Dropout(nn.Dropout):
     """Dropout (Srivastava et al. 2014): `Dropout(rate)(x, deterministic=not train)`, rng name 'dropout'."""
 
 
 class ConvBNAct(nn.Module):
-    """Conv2d (no bias by default) -> BatchNorm -> activation: the conv-BN-ReLU unit of VGG-BN and ResNets."""
+    """Conv2d (no bias by default) -> norm (BatchNorm by default) -> activation: the conv-BN-ReLU unit of
+    VGG-BN and ResNets. `norm` is called with `bn_momentum` / `bn_epsilon`; its partial carries the rest."""
 
     features: int
     kernel_size: IntPair = 3
@@ -476,7 +483,7 @@ class ConvBNAct(nn.Module):
     activation: str | Callable | None = "relu"
     bn_momentum: float = 0.9
     bn_epsilon: float = 1e-5
-    bn_axis_name: str | None = None
+    norm: ModuleDef = BatchNorm
     dtype: Any = jnp.float32
     kernel_init: Callable = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
 
@@ -484,8 +491,8 @@ class ConvBNAct(nn.Module):
     def __call__(self, x, train: bool = False):
         x = Conv2d(self.features, self.kernel_size, self.stride, self.padding, self.dilation, self.groups,
                    use_bias=self.use_bias, dtype=self.dtype, kernel_init=self.kernel_init, name="conv")(x)
-        x = BatchNorm(use_running_average=not train, momentum=self.bn_momentum, epsilon=self.bn_epsilon,
-                      axis_name=self.bn_axis_name, name="bn")(x)
+        x = self.norm(use_running_average=not train, momentum=self.bn_momentum, epsilon=self.bn_epsilon,
+                      name="bn")(x)
         return get_activation(self.activation)(x).astype(self.dtype)
 
 

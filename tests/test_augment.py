@@ -1,14 +1,24 @@
 """Augmentation geometry and statistics on real arrays (Fashion-MNIST where the test needs a picture)."""
 
 import dataclasses
+import subprocess
+import sys
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxcnn import augment, augment_ops, errors
+from jaxcnn import augment, augment_grid, augment_ops, errors, layers
 from jaxcnn.data import stats
+
+try:
+    from tests.test_layers import CHANNELS_FIRST_SHAPES, CHANNELS_LAST_SHAPES
+except ImportError:  # tests/ on sys.path rather than the repository root
+    from test_layers import CHANNELS_FIRST_SHAPES, CHANNELS_LAST_SHAPES
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _images(n=16, h=8, w=8, c=3):
@@ -344,7 +354,68 @@ def test_policy_parsing():
 
 def test_bad_input_gets_one_line_errors():
     fn = _augmenter(_policy("flip"))
-    with pytest.raises(errors.ChannelOrderError, match="look NCHW"):
+    with pytest.raises(errors.ChannelOrderError, match="looks channels-first"):
         fn(jax.random.PRNGKey(0), jnp.zeros((4, 3, 32, 32), jnp.uint8))
-    with pytest.raises(errors.ShapeError, match="NHWC batch"):
+    with pytest.raises(errors.ShapeError, match=r"one image .* x\[None\]"):
         fn(jax.random.PRNGKey(0), jnp.zeros((32, 32, 3), jnp.uint8))
+    with pytest.raises(errors.ShapeError, match=r"NHWC batch \(N, H, W, C\)"):
+        fn(jax.random.PRNGKey(0), jnp.zeros((1, 2, 32, 32, 3), jnp.uint8))
+
+
+@pytest.mark.parametrize("shape", CHANNELS_FIRST_SHAPES + CHANNELS_LAST_SHAPES)
+def test_augment_follows_the_layers_channel_order_rule(shape):
+    """The augmenter and the mixer refuse exactly the shapes `layers.looks_channels_first` calls NCHW (the
+    same inputs as tests/test_layers.py), with the same error class and wording as the models."""
+    augmenter = augment.make_batch_augmenter(_policy("flip"))
+    mixer = augment.make_batch_mixer(_policy("mixup0.2"), num_classes=3)
+    images, labels = jnp.zeros(shape, jnp.uint8), jnp.zeros(shape[0], jnp.int32)
+    if layers.looks_channels_first(shape):
+        for run in (lambda: augmenter(jax.random.PRNGKey(0), images), lambda: mixer(jax.random.PRNGKey(0), images, labels)):
+            with pytest.raises(errors.ChannelOrderError, match="augmentation: input .* looks channels-first"):
+                run()
+    else:
+        assert augmenter(jax.random.PRNGKey(0), images).shape == shape
+        assert mixer(jax.random.PRNGKey(0), images, labels)[0].shape == shape
+
+
+def test_augmentation_columns_show_each_op_alone_then_the_whole_policy():
+    images, labels = _images(n=4), jnp.array([0, 1, 2, 0])
+    columns = augment.augmentation_columns(images, labels, "flip,rotate10,mixup0.4", default=augment.AugmentPolicy(),
+                                           num_classes=3, seed=7)
+    assert list(columns) == ["original", "flip", "rotate10", "mixup0.4", "all but mixing", "all"]
+    key = jax.random.PRNGKey(7)
+    assert columns["original"] is images
+    np.testing.assert_array_equal(columns["flip"], augment.make_batch_augmenter(_policy("flip"))(key, images))
+    per_example = augment.make_batch_augmenter(_policy("flip,rotate10"))(key, images)
+    np.testing.assert_array_equal(columns["all but mixing"], per_example)
+    mixed, _ = augment.make_batch_mixer(_policy("mixup0.4"), 3)(jax.random.fold_in(key, 1), per_example, labels)
+    np.testing.assert_array_equal(columns["all"], mixed)
+    assert columns["all"].dtype == jnp.float32 and columns["flip"].dtype == jnp.uint8
+
+
+def test_augment_grid_help_needs_no_jax():
+    code = ("import sys\nfrom jaxcnn import augment_grid\ntry:\n    augment_grid.main(['--help'])\n"
+            "except SystemExit as exit:\n    assert exit.code == 0\nprint(sorted({'jax', 'tensorflow'} & set(sys.modules)))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "--augment" in result.stdout and result.stdout.splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize("args,message", [(["--augment=flip,spin"], "error: unknown augmentation 'spin'; choose one of"),
+                                          (["--examples=0"], "error: --examples must be positive, got 0"),
+                                          (["--dataset=mnist9"], "error: unknown dataset 'mnist9'")])
+def test_augment_grid_mistakes_are_one_line_exit_2(args, message, capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit:
+        augment_grid.main([*args, f"--out={tmp_path / 'grid.png'}"])
+    assert exit.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and err.count("\n") == 1
+    assert not (tmp_path / "grid.png").exists()
+
+
+def test_augment_grid_writes_the_picture(fashion_mnist, tmp_path, capsys):
+    out = tmp_path / "grid.png"
+    assert augment_grid.main(["--dataset=fashion_mnist", "--augment=flip,rotate10,mixup0.4", "--examples=3",
+                              f"--out={out}"]) == 0
+    assert capsys.readouterr().out.strip() == f"wrote {out}"
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

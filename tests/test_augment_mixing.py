@@ -9,7 +9,8 @@ from conftest import TinyNet
 
 from jaxcnn import augment, errors
 from jaxcnn.train.state import create_train_state
-from jaxcnn.train.steps import cross_entropy, make_steps
+from jaxcnn.train.losses import cross_entropy
+from jaxcnn.train.steps import StepRecipe, make_steps
 
 
 def test_cross_entropy_accepts_soft_targets():
@@ -23,7 +24,7 @@ def test_cross_entropy_accepts_soft_targets():
 def test_train_step_on_mixed_real_batch(fashion_mnist):
     images, labels = jnp.asarray(fashion_mnist[0][:64]), jnp.asarray(fashion_mnist[1][:64])
     model, tx = TinyNet(num_classes=10), optax.sgd(0.05)
-    steps = make_steps(model, tx, num_classes=10, mean=(0.286,), std=(0.353,), augment_fn=lambda key, x: x)
+    steps = make_steps(StepRecipe(model, num_classes=10, mean=(0.286,), std=(0.353,), augment_fn=lambda key, x: x), tx)
     state = create_train_state(model, tx, 0, (28, 28, 1))
     train_step = jax.jit(steps.train_step)
     mask = jnp.ones(64, bool)

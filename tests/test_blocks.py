@@ -1,5 +1,9 @@
 """Residual blocks (shortcut options, shapes, parameter counts, exact identities) and auxiliary heads."""
 
+import functools
+from typing import Any
+
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -169,3 +173,42 @@ def test_wide_resnet_aux_heads_exist():
     variables = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, 32, 32, 3)))
     assert sorted(k for k in variables["params"] if k.startswith("aux_head")) == ["aux_head1", "aux_head2"]
     assert variables["params"]["aux_head2"]["classifier"]["kernel"].shape == (32, 5)
+
+
+class _Stages(nn.Module):
+    """The smallest model on `blocks.residual_stages`: basic blocks, aux heads after all but the last stage."""
+
+    num_classes: int = 3
+    aux_heads: bool = True
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        block = functools.partial(blocks.BasicBlock, shortcut="pad", dtype=self.dtype)
+        return blocks.residual_stages(self, x, train, block, [(4, 2), (8, 1), (8, 2)], "stage")
+
+
+def test_residual_stages_stride_names_and_aux_heads():
+    x = _x((2, 8, 8, 4))
+    model = _Stages()
+    variables = jax.eval_shape(model.init, jax.random.key(0), x)
+    assert sorted(variables["params"]) == ["aux_head1", "aux_head2", "stage1_0", "stage1_1", "stage2_0", "stage3_0",
+                                           "stage3_1"]
+    assert variables["params"]["aux_head1"]["classifier"]["kernel"].shape == (4, 3)
+    train = lambda v, x: model.apply(v, x, train=True, mutable=["batch_stats", "aux"])
+    out, state = jax.eval_shape(train, variables, x)
+    assert out.shape == (2, 2, 2, 8)  # stride 2 at the first block of stages 2 and 3 only: 8 -> 4 -> 2
+    assert sorted(state["aux"]) == ["aux_head1", "aux_head2"]
+    plain = jax.eval_shape(_Stages(aux_heads=False).init, jax.random.key(0), x)["params"]
+    assert sorted(plain) == ["stage1_0", "stage1_1", "stage2_0", "stage3_0", "stage3_1"]
+
+
+def test_blocks_build_their_norm_layers_from_norm():
+    """Every normalisation layer of a block comes from its `norm` factory, which carries the settings."""
+    x = _x((2, 8, 8, 8))
+    no_scale = functools.partial(layers.BatchNorm, use_scale=False)
+    for block in (blocks.BasicBlock(16, stride=2, norm=no_scale), blocks.Bottleneck(4, stride=2, norm=no_scale),
+                  blocks.PreActBlock(16, stride=2, norm=no_scale), blocks.WideBlock(8, norm=no_scale)):
+        params = jax.eval_shape(block.init, jax.random.key(0), x)["params"]
+        norms = [name for name in params if "bn" in name]
+        assert norms and all(set(params[name]) == {"bias"} for name in norms), type(block).__name__

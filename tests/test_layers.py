@@ -13,6 +13,11 @@ except ImportError:  # tests/ on sys.path rather than the repository root
 
 PADDINGS = ("valid", "same", "int", "pair", "per_side")
 
+# The one channel-order rule (`layers.looks_channels_first`), which tests/test_augment.py checks augment
+# follows on these same shapes: axis 1 holds <= 4 channels while both later axes are larger than 4.
+CHANNELS_FIRST_SHAPES = [(2, 3, 32, 32), (2, 1, 28, 28), (2, 4, 16, 16), (2, 2, 5, 5)]
+CHANNELS_LAST_SHAPES = [(2, 32, 32, 3), (2, 28, 28, 1), (2, 16, 16, 4), (2, 4, 4, 3), (2, 3, 32, 4), (2, 3, 8, 3)]
+
 
 def _random_padding(rng, kind, kernel):
     if kind in ("valid", "same"):
@@ -269,8 +274,6 @@ def test_channel_order_helpers():
     y = layers.nchw_to_nhwc(x)
     assert y.shape == (2, 4, 5, 3) and y[1, 2, 3, 0] == x[1, 0, 2, 3]
     np.testing.assert_array_equal(layers.nhwc_to_nchw(y), x)
-    assert layers.looks_channels_first((8, 3, 32, 32)) and layers.looks_channels_first((8, 1, 28, 28))
-    assert not layers.looks_channels_first((8, 32, 32, 3)) and not layers.looks_channels_first((8, 28, 28, 1))
     with pytest.raises(errors.ChannelOrderError) as info:
         layers.check_nhwc(jnp.zeros((2, 3, 32, 32)), "net")
     assert "NCHW" in str(info.value) and "nchw_to_nhwc" in str(info.value) and "(2, 32, 32, 3)" in str(info.value)
@@ -278,6 +281,17 @@ def test_channel_order_helpers():
         layers.check_nhwc(jnp.zeros((32, 32, 3)), "net")
     torch_weight = np.zeros((8, 3, 5, 4))
     assert layers.torch_conv_kernel_to_hwio(torch_weight).shape == (5, 4, 3, 8)
+
+
+@pytest.mark.parametrize("shape", CHANNELS_FIRST_SHAPES + CHANNELS_LAST_SHAPES)
+def test_one_channel_order_rule(shape):
+    channels_first = shape in CHANNELS_FIRST_SHAPES
+    assert layers.looks_channels_first(shape) == channels_first
+    if channels_first:
+        with pytest.raises(errors.ChannelOrderError, match="looks channels-first"):
+            layers.check_nhwc(jnp.zeros(shape), "net")
+    else:
+        layers.check_nhwc(jnp.zeros(shape), "net")
 
 
 def test_activations_by_name():

@@ -5,8 +5,10 @@ default (partitionable) threefry takes seconds of compile time per random tensor
 ResNet-56 init take ~90 s; the legacy stream compiles in well under a second and is just as random.
 """
 
+import dataclasses
 import functools
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -278,15 +280,69 @@ def test_airbench_whitening_kernel_whitens_patches():
     np.testing.assert_allclose(flat.T @ flat / len(flat), np.eye(12), atol=1e-2)
 
 
-def test_bn_axis_name_averages_statistics_across_shards():
-    """With `bn_axis_name`, BatchNorm under a mapped axis (pmap or, here, vmap) uses the global batch."""
-    x = jnp.asarray(np.random.default_rng(5).normal(size=(4, 12, 12, 1)), jnp.float32)
-    whole = models.get_model("tiny_vgg", num_classes=10)
-    sharded = models.get_model("tiny_vgg", num_classes=10, bn_axis_name="devices")
+NORM_OVER_BATCH = functools.partial(layers.BatchNorm, axis_name="batch")
+# Models run for real under a named axis, at small inputs (global pooling makes them size-agnostic): one per
+# kind of normalisation site (ConvBNAct, basic block + stem, pre-activation block + final BN, airbench's BN).
+SMALL_INPUTS = {"tiny_vgg": (12, 12, 1), "resnet20": (8, 8, 3), "wrn16_4": (8, 8, 3), "airbench": (16, 16, 3)}
+
+
+def _train_apply(model):
+    """A training-mode apply returning (logits, {'batch_stats': ...})."""
+    return lambda variables, x: model.apply(variables, x, train=True, mutable=["batch_stats"],
+                                            rngs={"dropout": jax.random.key(1)})
+
+
+def _init_batch_norm_axes(model, shards) -> tuple[list, dict]:
+    """(the `axis_name` of every BatchNorm called, the variables) of an abstract training-mode init of `model`,
+    vmapped over `shards` on axis 'batch' (as pmap over devices)."""
+    axes = []
+
+    def record(next_fun, args, kwargs, context):
+        if isinstance(context.module, nn.BatchNorm) and context.method_name == "__call__":
+            axes.append(context.module.axis_name)
+        return next_fun(*args, **kwargs)
+
+    def init(x):
+        return model.init_with_output({"params": jax.random.key(0), "dropout": jax.random.key(1)}, x, train=True)
+
+    with nn.intercept_methods(record):
+        out, variables = jax.eval_shape(jax.vmap(init, axis_name="batch"), shards)
+    assert out.shape == (*shards.shape[:2], 7)
+    return axes, variables
+
+
+@pytest.mark.parametrize("name", models.list_models())
+def test_every_model_takes_a_norm_and_builds_every_batch_norm_from_it(name):
+    """`norm=` is accepted by every registered model; every BatchNorm a model calls is built by that norm (so
+    it reduces over the named axis); a model without a `norm` field has none (get_model drops the norm)."""
+    model = models.get_model(name, num_classes=7, norm=NORM_OVER_BATCH)
+    axes, variables = _init_batch_norm_axes(model, jax.ShapeDtypeStruct((2, 2, *models.get_spec(name).input_shape),
+                                                                        jnp.float32))
+    norm_layers = sum(1 for path, _ in jax.tree_util.tree_leaves_with_path(variables.get("batch_stats", {}))
+                      if path[-1].key == "mean")
+    assert axes == ["batch"] * norm_layers
+    has_norm_field = "norm" in {field.name for field in dataclasses.fields(type(model))}
+    assert has_norm_field or norm_layers == 0
+    if name in ("tiny_vgg", "resnet20", "resnet50", "preact_resnet18", "wrn16_4", "vgg16_bn", "airbench"):
+        assert norm_layers > 0  # the check above is not vacuous for every family with BatchNorm
+
+
+@pytest.mark.parametrize("name", sorted(SMALL_INPUTS))
+def test_norm_over_a_mapped_axis_gives_the_global_batch_statistics(name):
+    """Under vmap over axis 'batch' (as pmap over devices), two shards of 2 normalise with the statistics of
+    the whole batch of 4: the same logits and batch_stats as one unsharded pass; without the axis they differ."""
+    shape = SMALL_INPUTS[name]
+    x = jnp.asarray(np.random.default_rng(5).normal(size=(4, *shape)), jnp.float32)
+    whole = models.get_model(name, num_classes=7)
     variables = _init(whole, x)
-    expected, expected_state = jax.jit(lambda v, x: whole.apply(v, x, train=True, mutable=["batch_stats"]))(variables, x)
-    run = lambda shard: sharded.apply(variables, shard, train=True, mutable=["batch_stats"])
-    out, state = jax.jit(jax.vmap(run, axis_name="devices"))(x.reshape(2, 2, 12, 12, 1))
-    np.testing.assert_allclose(np.asarray(out).reshape(4, 10), np.asarray(expected), rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(np.asarray(state["batch_stats"]["block1"]["bn"]["mean"][0]),
-                               np.asarray(expected_state["batch_stats"]["block1"]["bn"]["mean"]), rtol=1e-4, atol=1e-6)
+    expected, expected_state = jax.jit(_train_apply(whole))(variables, x)
+    shards = x.reshape(2, 2, *shape)
+    sharded = models.get_model(name, num_classes=7, norm=NORM_OVER_BATCH)
+    out, state = jax.jit(jax.vmap(_train_apply(sharded), in_axes=(None, 0), axis_name="batch"))(variables, shards)
+    np.testing.assert_allclose(np.asarray(out).reshape(4, 7), np.asarray(expected), rtol=1e-4, atol=1e-5)
+    for shard in (0, 1):
+        jax.tree.map(lambda got, want: np.testing.assert_allclose(got[shard], want, rtol=1e-4, atol=1e-6),
+                     state, expected_state)
+    _, local_state = jax.jit(jax.vmap(_train_apply(whole), in_axes=(None, 0)))(variables, shards)
+    assert any(not np.allclose(got[0], want, rtol=1e-4, atol=1e-6) for got, want in
+               zip(jax.tree.leaves(local_state), jax.tree.leaves(expected_state)))

@@ -6,7 +6,10 @@
     logits = model.apply(variables, images)                # (N, 10) float32
 
 Every model takes NHWC float input, infers the input channels, returns float32 logits and has a `dtype`
-field for the computation (parameters stay float32). `python -m jaxcnn.models --list` lists the names;
+field for the computation (parameters stay float32). Models with normalisation layers build them from a
+`norm` field (flax `ModuleDef` style, default `layers.BatchNorm`), so the caller sets, e.g., the axis to
+average statistics over: `get_model(name, num_classes=10, norm=functools.partial(layers.BatchNorm,
+axis_name="batch"))`. `python -m jaxcnn.models --list` lists the names;
 `python -m jaxcnn.models NAME --input 32x32x3` prints a per-layer table.
 """
 

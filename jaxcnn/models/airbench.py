@@ -3,8 +3,12 @@
 2x2 patch-whitening conv (24 maps, bias) -> GELU -> three groups [conv3x3 -> max-pool 2 -> BN -> GELU ->
 conv3x3 -> BN -> GELU] of widths 64/256/256 -> global max pool -> Dense(no bias) -> logits * 1/9.
 As in airbench, BatchNorm has a learned shift but no learned scale, epsilon 1e-12 and PyTorch momentum
-0.6 (flax momentum 0.4). `whitening_kernel` computes airbench's data-dependent initial whitening filters;
-the training recipe (which freezes them at first, label smoothing, lookahead, TTA) lives in the trainer.
+0.6 (flax momentum 0.4); `norm` (BatchNorm by default) builds those layers, called with these settings.
+
+This module provides the network (registered as "airbench") and `whitening_kernel`, which computes
+airbench's data-dependent whitening filters from training images. `init` draws the whitening conv like any
+other conv, and training updates it like any other parameter: to start from airbench's filters, write
+`whitening_kernel(images)` into `params["whiten"]["kernel"]` yourself.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 import numpy as np
 
-from jaxcnn.layers import BatchNorm, Conv2d, MaxPool2d, global_max_pool
+from jaxcnn.layers import BatchNorm, Conv2d, MaxPool2d, ModuleDef, global_max_pool
 from jaxcnn.models.common import dense, prepare_input
 from jaxcnn.models.registry import register
 
@@ -47,12 +51,12 @@ class AirbenchNet(nn.Module):
     whiten_kernel_size: int = 2
     scaling_factor: float = 1 / 9
     bn_momentum: float = 0.4
-    bn_axis_name: str | None = None
+    norm: ModuleDef = BatchNorm
     dtype: Any = jnp.float32
 
     def _bn(self, train, name):
-        return BatchNorm(use_running_average=not train, momentum=self.bn_momentum, epsilon=1e-12, use_scale=False,
-                         axis_name=self.bn_axis_name, name=name)
+        return self.norm(use_running_average=not train, momentum=self.bn_momentum, epsilon=1e-12, use_scale=False,
+                         name=name)
 
     @nn.compact
     def __call__(self, x, train: bool = False):

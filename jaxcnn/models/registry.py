@@ -49,8 +49,11 @@ def get_spec(name: str) -> ModelSpec:
 def get_model(name: str, *, num_classes: int, dtype=jnp.float32, **kwargs) -> nn.Module:
     """Build registered model `name` with `num_classes` outputs and computation dtype `dtype`.
 
-    Extra keyword arguments override the model's fields (e.g. `aux_heads=True`, `bn_axis_name='batch'`,
-    `dropout_rate=0.3`); one the model does not have raises `ConfigError` listing those it does.
+    Extra keyword arguments override the model's fields (e.g. `aux_heads=True`, `dropout_rate=0.3`); one the
+    model does not have raises `ConfigError` listing those it does. `norm` (a module factory such as
+    `functools.partial(layers.BatchNorm, axis_name="batch")`) is accepted for every model: a model without
+    normalisation layers has no statistics to share, so it is built without it. Likewise `aux_heads=False`
+    for a model that has no auxiliary heads.
     """
     spec = get_spec(name)
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
@@ -58,6 +61,8 @@ def get_model(name: str, *, num_classes: int, dtype=jnp.float32, **kwargs) -> nn
     fields = {f.name for f in dataclasses.fields(spec.build) if f.init} - {"parent", "name"}
     if "aux_heads" not in fields and not kwargs.get("aux_heads", True):
         kwargs.pop("aux_heads")  # asking for no aux heads is fine for a model that has none
+    if "norm" not in fields:
+        kwargs.pop("norm", None)  # no normalisation layer: nothing for a norm to build or synchronise
     unknown = sorted(set(kwargs) - fields)
     if unknown:
         options = ", ".join(sorted(fields - {"num_classes", "dtype"}))

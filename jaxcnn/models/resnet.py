@@ -9,14 +9,15 @@ resnet18 11,689,512; resnet34 21,797,672; resnet50 25,557,032; resnet101 44,549,
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import flax.linen as nn
 import jax.numpy as jnp
 
 from jaxcnn import errors
-from jaxcnn.blocks import AuxHead, BasicBlock, Bottleneck, PreActBlock, he_normal, run_aux_head
-from jaxcnn.layers import BatchNorm, Conv2d, MaxPool2d, global_avg_pool
+from jaxcnn.blocks import BasicBlock, Bottleneck, PreActBlock, he_normal, residual_stages
+from jaxcnn.layers import BatchNorm, Conv2d, MaxPool2d, ModuleDef, global_avg_pool
 from jaxcnn.models.common import dense, prepare_input
 from jaxcnn.models.registry import register
 
@@ -29,7 +30,8 @@ class ResNet(nn.Module):
 
     block: 'basic', 'bottleneck' or 'preact' (He et al. 2016b, with a final BN-ReLU before pooling).
     `aux_heads=True` adds an auxiliary classifier after every stage but the last (note 001's
-    intermediate losses), sown into collection 'aux' when `train=True`.
+    intermediate losses), sown into collection 'aux' when `train=True`. `norm` builds every normalisation
+    layer (stem, blocks, final), called with `bn_momentum`.
     """
 
     num_classes: int = 1000
@@ -41,12 +43,11 @@ class ResNet(nn.Module):
     zero_init_residual: bool = False
     aux_heads: bool = False
     bn_momentum: float = 0.9
-    bn_axis_name: str | None = None
+    norm: ModuleDef = BatchNorm
     dtype: Any = jnp.float32
 
     def _bn(self, train, name):
-        return BatchNorm(use_running_average=not train, momentum=self.bn_momentum, axis_name=self.bn_axis_name,
-                         name=name)
+        return self.norm(use_running_average=not train, momentum=self.bn_momentum, name=name)
 
     @nn.compact
     def __call__(self, x, train: bool = False):
@@ -66,15 +67,10 @@ class ResNet(nn.Module):
                        name="conv1")(x)
             if not preact:
                 x = nn.relu(self._bn(train, "bn1")(x)).astype(self.dtype)
-        block_cls = BLOCKS[self.block]
         extra = {} if preact else {"zero_init_residual": self.zero_init_residual}
-        for i, (size, width) in enumerate(zip(self.stage_sizes, self.widths)):
-            for j in range(size):
-                x = block_cls(width, stride=2 if i > 0 and j == 0 else 1, shortcut=self.shortcut,
-                              bn_momentum=self.bn_momentum, bn_axis_name=self.bn_axis_name, dtype=self.dtype,
-                              name=f"layer{i + 1}_{j}", **extra)(x, train)
-            if self.aux_heads and i < len(self.stage_sizes) - 1:
-                run_aux_head(self, AuxHead(self.num_classes, dtype=self.dtype, name=f"aux_head{i + 1}"), x, train)
+        block = functools.partial(BLOCKS[self.block], shortcut=self.shortcut, bn_momentum=self.bn_momentum,
+                                  norm=self.norm, dtype=self.dtype, **extra)
+        x = residual_stages(self, x, train, block, tuple(zip(self.widths, self.stage_sizes)), "layer")
         if preact:
             x = nn.relu(self._bn(train, "bn_final")(x)).astype(self.dtype)
         return dense(self, self.num_classes, "fc")(global_avg_pool(x)).astype(jnp.float32)

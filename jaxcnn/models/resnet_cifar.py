@@ -8,20 +8,21 @@ sizes: ResNet-20 0.27M, -32 0.46M, -44 0.66M, -56 0.85M, -110 1.7M (exactly 269,
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxcnn import errors
-from jaxcnn.blocks import AuxHead, BasicBlock, he_normal, run_aux_head
-from jaxcnn.layers import BatchNorm, Conv2d, global_avg_pool
+from jaxcnn.blocks import BasicBlock, blocks_per_stage, he_normal, residual_stages
+from jaxcnn.layers import BatchNorm, Conv2d, ModuleDef, global_avg_pool
 from jaxcnn.models.common import dense, prepare_input
 from jaxcnn.models.registry import register
 
 
 class CifarResNet(nn.Module):
-    """ResNet-(6n+2) for 32x32 images (He et al. 2016 sec. 4.2); `aux_heads` after stages 1 and 2."""
+    """ResNet-(6n+2) for 32x32 images (He et al. 2016 sec. 4.2); `aux_heads` after stages 1 and 2; `norm`
+    builds every normalisation layer, called with `bn_momentum`."""
 
     num_classes: int = 10
     depth: int = 20
@@ -29,27 +30,20 @@ class CifarResNet(nn.Module):
     shortcut: str = "pad"
     aux_heads: bool = False
     bn_momentum: float = 0.9
-    bn_axis_name: str | None = None
+    norm: ModuleDef = BatchNorm
     dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x, train: bool = False):
-        if self.depth < 8 or (self.depth - 2) % 6:
-            raise errors.ConfigError(f"CIFAR ResNet depth must be 6n+2 (20, 32, 44, 56, 110, ...), got {self.depth}")
-        blocks_per_stage = (self.depth - 2) // 6
+        num_blocks = blocks_per_stage(self.depth, 2, "CIFAR ResNet", "20, 32, 44, 56, 110")
         x = prepare_input(self, x)
         x = Conv2d(self.widths[0], 3, padding=1, use_bias=False, dtype=self.dtype, kernel_init=he_normal,
                    name="conv1")(x)
-        x = BatchNorm(use_running_average=not train, momentum=self.bn_momentum, axis_name=self.bn_axis_name,
-                      name="bn1")(x)
+        x = self.norm(use_running_average=not train, momentum=self.bn_momentum, name="bn1")(x)
         x = nn.relu(x).astype(self.dtype)
-        for i, width in enumerate(self.widths):
-            for j in range(blocks_per_stage):
-                x = BasicBlock(width, stride=2 if i > 0 and j == 0 else 1, shortcut=self.shortcut,
-                               bn_momentum=self.bn_momentum, bn_axis_name=self.bn_axis_name, dtype=self.dtype,
-                               name=f"layer{i + 1}_{j}")(x, train)
-            if self.aux_heads and i < len(self.widths) - 1:
-                run_aux_head(self, AuxHead(self.num_classes, dtype=self.dtype, name=f"aux_head{i + 1}"), x, train)
+        block = functools.partial(BasicBlock, shortcut=self.shortcut, bn_momentum=self.bn_momentum, norm=self.norm,
+                                  dtype=self.dtype)
+        x = residual_stages(self, x, train, block, [(width, num_blocks) for width in self.widths], "layer")
         return dense(self, self.num_classes, "fc")(global_avg_pool(x)).astype(jnp.float32)
 
 

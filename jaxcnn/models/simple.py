@@ -17,6 +17,14 @@ from jaxcnn.models.common import dense, prepare_input
 from jaxcnn.models.registry import register
 
 
+def conv_relu_pool_stages(module: nn.Module, x, widths, kernel_size: int = 3, pool: int = 2):
+    """The notes' feature extractor: per stage i, a 'same' convolution `conv{i}` with ReLU, then max-pool `pool{i}`."""
+    for i, width in enumerate(widths, start=1):
+        x = nn.relu(Conv2d(width, kernel_size, padding="same", dtype=module.dtype, name=f"conv{i}")(x))
+        x = MaxPool2d(pool, name=f"pool{i}")(x)
+    return x
+
+
 class SimpleCNN(nn.Module):
     """Note 001's SimpleCNN: conv 3->5 k5, ReLU, max-pool 2, conv 5->10 k5, ReLU, max-pool 2, fc 250->32->10.
 
@@ -53,11 +61,7 @@ class SequentialCNN(nn.Module):
 
     @nn.compact
     def __call__(self, x, train: bool = False):
-        x = prepare_input(self, x)
-        for i, width in enumerate(self.widths, start=1):
-            x = nn.relu(Conv2d(width, 3, padding="same", dtype=self.dtype, name=f"conv{i}")(x))
-            x = MaxPool2d(2, name=f"pool{i}")(x)
-        x = flatten(x)
+        x = flatten(conv_relu_pool_stages(self, prepare_input(self, x), self.widths))
         x = nn.relu(dense(self, 256, "fc1")(x))
         x = nn.relu(dense(self, 128, "fc2")(x))
         return dense(self, self.num_classes, "fc3")(x).astype(jnp.float32)
@@ -78,10 +82,7 @@ class FourThreeCNN(nn.Module):
 
     @nn.compact
     def __call__(self, x, train: bool = False):
-        x = prepare_input(self, x)
-        for i, width in enumerate(self.widths, start=1):
-            x = nn.relu(Conv2d(width, 3, padding="same", dtype=self.dtype, name=f"conv{i}")(x))
-            x = MaxPool2d(2, name=f"pool{i}")(x)
+        x = conv_relu_pool_stages(self, prepare_input(self, x), self.widths)
         return dense(self, self.num_classes, "classifier")(flatten(x)).astype(jnp.float32)
 
 
@@ -100,10 +101,7 @@ class Note004CNN(nn.Module):
 
     @nn.compact
     def __call__(self, x, train: bool = False):
-        x = prepare_input(self, x)
-        for i in (1, 2):
-            x = nn.relu(Conv2d(self.width, self.kernel_size, padding="same", dtype=self.dtype, name=f"conv{i}")(x))
-            x = MaxPool2d(4, name=f"pool{i}")(x)
+        x = conv_relu_pool_stages(self, prepare_input(self, x), (self.width, self.width), self.kernel_size, pool=4)
         return dense(self, self.num_classes, "classifier")(flatten(x)).astype(jnp.float32)
 
 

@@ -3,19 +3,22 @@
 Everything is computed abstractly (`jax.eval_shape`), so even ResNet-152 at 224x224 is summarised in a
 second or two without allocating weights. FLOPs are counted per example: 2 per multiply-add in
 convolutions and dense layers (+1 per output for a bias), window-size per output for pooling, 2 per
-element for (inference) batch norm; activations and additions are not counted.
+element for (inference) batch norm; activations and additions are not counted. `model_table` and
+`model_list` are the texts `python -m jaxcnn.models` prints.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import re
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxcnn import layers
+from jaxcnn import errors, layers
+from jaxcnn.models.registry import get_model, get_spec, list_models
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,3 +120,35 @@ def format_summary(name: str, summary: ModelSummary) -> str:
     lines.append(f"total params: {summary.total_params:,} ({summary.total_params / 1e6:.2f}M); "
                  f"total FLOPs: {summary.total_flops:,} ({_human(summary.total_flops)})")
     return "\n".join(lines)
+
+
+def parse_input_shape(text: str) -> tuple[int, int, int]:
+    """'32x32x3' -> (32, 32, 3) (height x width x channels); '32x32' means one channel."""
+    match = re.fullmatch(r"\s*(\d+)\s*[xX,]\s*(\d+)\s*(?:[xX,]\s*(\d+)\s*)?", text)
+    if not match or min(int(g) for g in match.groups() if g is not None) < 1:
+        raise errors.ConfigError(f"--input {text!r} is not HxWxC with positive sizes, e.g. --input 32x32x3")
+    h, w, c = match.groups()
+    return int(h), int(w), int(c or 1)
+
+
+def model_list() -> str:
+    """One line per registered model: name, natural input HxWxC, description."""
+    names = list_models()
+    width = max(len(n) for n in names)
+    lines = []
+    for name in names:
+        spec = get_spec(name)
+        h, w, c = spec.input_shape
+        lines.append(f"{name:<{width}}  {f'{h}x{w}x{c}':>11}  {spec.description}")
+    return "\n".join(lines)
+
+
+def model_table(name: str | None, input_text: str | None = None, num_classes: int | None = None) -> str:
+    """The per-layer table of registered model `name` on an `input_text` ('32x32x3') image, default its natural
+    size, with `num_classes` outputs (default 1000 for 224x224 models, else 10); mistakes raise a UserError."""
+    if not name:
+        raise errors.ConfigError("give a model name, or --list to see them: python -m jaxcnn.models resnet18")
+    spec = get_spec(name)
+    input_shape = parse_input_shape(input_text) if input_text else spec.input_shape
+    num_classes = num_classes or (1000 if spec.input_shape[0] >= 224 else 10)
+    return format_summary(name, summarize(get_model(name, num_classes=num_classes), input_shape))

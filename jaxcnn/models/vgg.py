@@ -16,7 +16,8 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxcnn.layers import BatchNorm, Conv2d, ConvBNAct, Dropout, MaxPool2d, adaptive_avg_pool, flatten, global_avg_pool
+from jaxcnn.layers import (BatchNorm, Conv2d, ConvBNAct, Dropout, MaxPool2d, ModuleDef, adaptive_avg_pool, flatten,
+                           global_avg_pool)
 from jaxcnn.models.common import dense, prepare_input
 from jaxcnn.models.registry import register
 
@@ -33,14 +34,16 @@ _vgg_init = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
 
 class VGG(nn.Module):
     """VGG (Simonyan & Zisserman 2015). `head='imagenet'`: 7x7 adaptive pool + 4096-4096 MLP (torchvision);
-    `head='cifar'`: global average pool + one Dense layer. `batch_norm` adds BN after every conv."""
+    `head='cifar'`: global average pool + one Dense layer. `batch_norm` adds a `norm` layer (BatchNorm by
+    default, called with `bn_momentum`) after every conv."""
 
     num_classes: int = 1000
     depth: int = 16
     batch_norm: bool = False
     head: str = "imagenet"
     dropout_rate: float = 0.5
-    bn_axis_name: str | None = None
+    bn_momentum: float = 0.9
+    norm: ModuleDef = BatchNorm
     dtype: Any = jnp.float32
 
     @nn.compact
@@ -50,7 +53,7 @@ class VGG(nn.Module):
             for c, width in enumerate(widths, start=1):
                 x = Conv2d(width, 3, padding=1, dtype=self.dtype, kernel_init=_vgg_init, name=f"conv{s}_{c}")(x)
                 if self.batch_norm:
-                    x = BatchNorm(use_running_average=not train, axis_name=self.bn_axis_name, name=f"bn{s}_{c}")(x)
+                    x = self.norm(use_running_average=not train, momentum=self.bn_momentum, name=f"bn{s}_{c}")(x)
                 x = nn.relu(x).astype(self.dtype)
             x = MaxPool2d(2, name=f"pool{s}")(x)
         if self.head == "cifar":
@@ -69,14 +72,14 @@ class TinyVGG(nn.Module):
     num_classes: int = 10
     widths: tuple[int, ...] = (32, 64, 128)
     hidden: int = 128
-    bn_axis_name: str | None = None
+    norm: ModuleDef = BatchNorm
     dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x, train: bool = False):
         x = prepare_input(self, x)
         for i, width in enumerate(self.widths, start=1):
-            x = ConvBNAct(width, 3, bn_axis_name=self.bn_axis_name, dtype=self.dtype, name=f"block{i}")(x, train)
+            x = ConvBNAct(width, 3, norm=self.norm, dtype=self.dtype, name=f"block{i}")(x, train)
             x = MaxPool2d(2, name=f"pool{i}")(x)
         x = nn.relu(dense(self, self.hidden, "fc1")(flatten(x)))
         return dense(self, self.num_classes, "fc2")(x).astype(jnp.float32)
