@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxcnn.layers import check_nhwc
+from jaxcnn.layers import BatchNorm, ModuleDef, check_nhwc
+
+
+class NormalizedClassifier(nn.Module):
+    """The fields of a classifier built from normalisation layers: `norm` builds each one (BatchNorm by default,
+    called with `bn_momentum`; the caller's partial carries the rest, e.g. a pmap axis), `aux_heads` adds
+    auxiliary classifiers, `dtype` is the computation dtype."""
+
+    num_classes: int = 10
+    aux_heads: bool = False
+    bn_momentum: float = 0.9
+    norm: ModuleDef = BatchNorm
+    dtype: Any = jnp.float32
 
 
 def prepare_input(module: nn.Module, x):

@@ -9,29 +9,23 @@ sizes: ResNet-20 0.27M, -32 0.46M, -44 0.66M, -56 0.85M, -110 1.7M (exactly 269,
 from __future__ import annotations
 
 import functools
-from typing import Any
 
 import flax.linen as nn
 import jax.numpy as jnp
 
 from jaxcnn.blocks import BasicBlock, blocks_per_stage, he_normal, residual_stages
-from jaxcnn.layers import BatchNorm, Conv2d, ModuleDef, global_avg_pool
-from jaxcnn.models.common import dense, prepare_input
+from jaxcnn.layers import Conv2d, global_avg_pool
+from jaxcnn.models.common import NormalizedClassifier, dense, prepare_input
 from jaxcnn.models.registry import register
 
 
-class CifarResNet(nn.Module):
+class CifarResNet(NormalizedClassifier):
     """ResNet-(6n+2) for 32x32 images (He et al. 2016 sec. 4.2); `aux_heads` after stages 1 and 2; `norm`
     builds every normalisation layer, called with `bn_momentum`."""
 
-    num_classes: int = 10
     depth: int = 20
     widths: tuple[int, int, int] = (16, 32, 64)
     shortcut: str = "pad"
-    aux_heads: bool = False
-    bn_momentum: float = 0.9
-    norm: ModuleDef = BatchNorm
-    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x, train: bool = False):

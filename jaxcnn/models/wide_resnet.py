@@ -8,29 +8,23 @@ BN-ReLU, global average pool and one Dense layer. WRN-28-10 has 36,479,194 param
 from __future__ import annotations
 
 import functools
-from typing import Any
 
 import flax.linen as nn
 import jax.numpy as jnp
 
 from jaxcnn.blocks import WideBlock, blocks_per_stage, he_normal, residual_stages
-from jaxcnn.layers import BatchNorm, Conv2d, ModuleDef, global_avg_pool
-from jaxcnn.models.common import dense, prepare_input
+from jaxcnn.layers import Conv2d, global_avg_pool
+from jaxcnn.models.common import NormalizedClassifier, dense, prepare_input
 from jaxcnn.models.registry import register
 
 
-class WideResNet(nn.Module):
+class WideResNet(NormalizedClassifier):
     """WRN-depth-widen_factor for 32x32 images (Zagoruyko & Komodakis 2016); `aux_heads` after groups 1, 2;
     `norm` builds every normalisation layer, called with `bn_momentum`."""
 
-    num_classes: int = 10
     depth: int = 28
     widen_factor: int = 10
     dropout_rate: float = 0.0
-    aux_heads: bool = False
-    bn_momentum: float = 0.9
-    norm: ModuleDef = BatchNorm
-    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x, train: bool = False):
