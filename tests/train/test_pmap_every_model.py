@@ -3,8 +3,9 @@ global batch: one pmapped step (the train stack's own `plan.build_model(plan, ax
 `PmapDataParallel`) gives the batch statistics of one device seeing the whole batch under jit, and, for
 models without dropout (whose masks differ per device by design), the same parameters.
 
-Both modes run the same float32 computation in different summation orders, so parameters are compared
-relative to the size of the update. The 2-device run happens in a subprocess started with XLA_FLAGS (this process has one CPU device); the
+Both modes run the same float32 computation in different summation orders (deep nets at batch 2 per device
+amplify that: ResNet-101's statistics differ by ~0.009 after one step), so parameters and statistics are
+compared relative to the size of their one-step update. The 2-device run happens in a subprocess started with XLA_FLAGS (this process has one CPU device); the
 subprocess is this file, run as a script.
 """
 
@@ -46,7 +47,8 @@ def _check(results: dict, names: list[str]) -> None:
         assert result["finite"] and result["params_moved"], (name, result)
         if result["has_batch_stats"]:
             assert result["batch_stats_moved"], name
-            assert result["batch_stats_difference"] < 1e-4, (name, result)  # the global batch's statistics
+            # The global batch's statistics: per-device statistics would differ by the order of the update itself.
+            assert result["batch_stats_difference"] < 0.05 * result["batch_stats_update"], (name, result)
         if not result["has_dropout"]:  # the same update, up to float32 summation order (relu/max-pool near ties)
             assert result["params_difference"] < 0.05 * result["update_size"], (name, result)
 
@@ -108,6 +110,7 @@ def _one_step_each_way(name: str) -> dict:
         "has_batch_stats": bool(jax.tree.leaves(pmap_state.batch_stats)),
         "batch_stats_moved": difference(pmap_state.batch_stats, initial.batch_stats) > 0,
         "batch_stats_difference": difference(pmap_state.batch_stats, jit_state.batch_stats),
+        "batch_stats_update": difference(jit_state.batch_stats, initial.batch_stats),
         "has_dropout": getattr(model, "dropout_rate", 0) > 0,
     }
 
