@@ -14,6 +14,7 @@ bottom/right as in TensorFlow and XLA), an int (the same on every side, as PyTor
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from typing import Any, Union
@@ -226,15 +227,10 @@ def get_activation(activation: str | Callable | None) -> Callable:
 # ----------------------------------------------------------------------------------------------
 
 
-class Conv2d(nn.Module):
-    """2-D convolution (notes 000-004): kernel size, stride, padding, dilation, groups, optional bias.
-
-    The kernel has shape (kH, kW, C_in / groups, features) ("HWIO"); `groups = C_in` makes a depthwise
-    convolution and `kernel_size=1` the pointwise (1x1) convolution of note 001. Input channels are taken
-    from the input. The output size follows note 004's formula (see `conv_output_shape`), and an input too
-    small for the kernel raises `ShapeError` before anything runs. Computation runs in `dtype` (e.g.
-    bfloat16) while parameters stay in `param_dtype`.
-    """
+class ConvSettings(nn.Module):
+    """The settings of a 2-D convolution, shared by `Conv2d` and the layers that build one (`ConvBNAct`):
+    output channels, kernel size, stride, padding, dilation, groups, bias, computation and parameter dtypes,
+    initialisers (`CONV_SETTINGS` names them in order)."""
 
     features: int
     kernel_size: IntPair = 3
@@ -247,6 +243,22 @@ class Conv2d(nn.Module):
     param_dtype: Any = jnp.float32
     kernel_init: Callable = nn.initializers.lecun_normal()
     bias_init: Callable = nn.initializers.zeros_init()
+
+
+# The convolution settings by name, in field order: what a layer built on `ConvSettings` hands its `Conv2d`.
+CONV_SETTINGS = tuple(field.name for field in dataclasses.fields(ConvSettings) if field.name not in ("parent", "name"))
+
+
+class Conv2d(ConvSettings):
+    """2-D convolution (notes 000-004): kernel size, stride, padding, dilation, groups, optional bias.
+
+    The kernel has shape (kH, kW, C_in / groups, features) ("HWIO"); `groups = C_in` makes a depthwise
+    convolution and `kernel_size=1` the pointwise (1x1) convolution of note 001. Input channels are taken
+    from the input. The output size follows note 004's formula (see `conv_output_shape`), and an input too
+    small for the kernel raises `ShapeError` before anything runs. Computation runs in `dtype` (e.g.
+    bfloat16) while parameters stay in `param_dtype`. Its fields (`ConvSettings`) are, in order: features,
+    kernel_size, stride, padding, dilation, groups, use_bias, dtype, param_dtype, kernel_init, bias_init.
+    """
 
     @nn.compact
     def __call__(self, x):
@@ -469,28 +481,22 @@ class Dropout(nn.Dropout):
     """Dropout (Srivastava et al. 2014): `Dropout(rate)(x, deterministic=not train)`, rng name 'dropout'."""
 
 
-class ConvBNAct(nn.Module):
-    """Conv2d (no bias by default) -> norm (BatchNorm by default) -> activation: the conv-BN-ReLU unit of
-    VGG-BN and ResNets. `norm` is called with `bn_momentum` / `bn_epsilon`; its partial carries the rest."""
+class ConvBNAct(ConvSettings):
+    """Conv2d `conv` -> norm `bn` (BatchNorm by default) -> activation: the conv-BN-ReLU unit of VGG-BN and
+    ResNets. The convolution settings are `Conv2d`'s, defaulting here to 'same' padding, no bias and He
+    (fan-out) initialisation; `norm` is called with `bn_momentum` / `bn_epsilon`, its partial carries the rest."""
 
-    features: int
-    kernel_size: IntPair = 3
-    stride: IntPair = 1
     padding: Padding = "same"
-    dilation: IntPair = 1
-    groups: int = 1
     use_bias: bool = False
+    kernel_init: Callable = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
     activation: str | Callable | None = "relu"
     bn_momentum: float = 0.9
     bn_epsilon: float = 1e-5
     norm: ModuleDef = BatchNorm
-    dtype: Any = jnp.float32
-    kernel_init: Callable = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
 
     @nn.compact
     def __call__(self, x, train: bool = False):
-        x = Conv2d(self.features, self.kernel_size, self.stride, self.padding, self.dilation, self.groups,
-                   use_bias=self.use_bias, dtype=self.dtype, kernel_init=self.kernel_init, name="conv")(x)
+        x = Conv2d(**{field: getattr(self, field) for field in CONV_SETTINGS}, name="conv")(x)
         x = self.norm(use_running_average=not train, momentum=self.bn_momentum, epsilon=self.bn_epsilon,
                       name="bn")(x)
         return get_activation(self.activation)(x).astype(self.dtype)

@@ -1,5 +1,7 @@
 """jaxcnn.layers against an independent NumPy reference (tests/reference_ops.py) and by definition."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -267,6 +269,24 @@ def test_conv_bn_act_is_the_composition():
     expected = np.maximum((y - y.mean(axis=(0, 1, 2))) / np.sqrt(y.var(axis=(0, 1, 2)) + 1e-5), 0)
     np.testing.assert_allclose(np.asarray(out), expected, rtol=1e-4, atol=1e-4)
     assert "bias" not in variables["params"]["conv"]
+
+
+def test_conv_bn_act_hands_every_conv_setting_to_its_conv():
+    """ConvBNAct takes Conv2d's settings, positionally in the same order, and its `conv` is that Conv2d."""
+    assert [f.name for f in dataclasses.fields(layers.ConvBNAct)][:len(layers.CONV_SETTINGS)] == list(
+        layers.CONV_SETTINGS)
+    x = jnp.asarray(np.random.default_rng(2).normal(size=(4, 9, 9, 4)), jnp.float32)
+    settings = (6, 3, 1, "valid", 2, 2, True)  # features, kernel, stride, padding, dilation, groups, use_bias
+    block = layers.ConvBNAct(*settings, param_dtype=jnp.bfloat16, activation=None)
+    variables = block.init(jax.random.key(0), x)
+    conv_params = variables["params"]["conv"]
+    assert conv_params["kernel"].shape == (3, 3, 2, 6) and conv_params["bias"].shape == (6,)
+    assert conv_params["kernel"].dtype == jnp.bfloat16
+    out, _ = block.apply(variables, x, train=True, mutable=["batch_stats"])
+    y = np.asarray(layers.Conv2d(*settings, param_dtype=jnp.bfloat16).apply({"params": conv_params}, x))
+    assert y.shape == out.shape == (4, 5, 5, 6)
+    expected = (y - y.mean(axis=(0, 1, 2))) / np.sqrt(y.var(axis=(0, 1, 2)) + 1e-5)
+    np.testing.assert_allclose(np.asarray(out), expected, rtol=1e-4, atol=1e-4)
 
 
 def test_channel_order_helpers():

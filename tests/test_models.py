@@ -328,6 +328,24 @@ def test_every_model_takes_a_norm_and_builds_every_batch_norm_from_it(name):
 
 
 @pytest.mark.parametrize("name", sorted(SMALL_INPUTS))
+def test_every_norm_layer_updates_its_statistics_with_the_model_bn_momentum(name):
+    """A `NormalizedClassifier`'s `bn_momentum` reaches every norm layer: from zero running means, one training
+    step leaves (1 - momentum) * batch mean, so momentum 0.5 gives 5x the running means of momentum 0.9."""
+    x = jnp.asarray(np.random.default_rng(6).normal(size=(4, *SMALL_INPUTS[name])), jnp.float32)
+    model = models.get_model(name, num_classes=7, bn_momentum=0.9)
+    assert isinstance(model, models.NormalizedClassifier)
+    variables = _init(model, x)
+    means = {}
+    for momentum in (0.9, 0.5):
+        _, state = jax.jit(_train_apply(model.clone(bn_momentum=momentum)))(variables, x)
+        means[momentum] = [leaf for path, leaf in jax.tree_util.tree_leaves_with_path(state["batch_stats"])
+                           if path[-1].key == "mean"]
+    assert len(means[0.5]) > 0
+    for slow, fast in zip(means[0.9], means[0.5]):
+        np.testing.assert_allclose(np.asarray(fast), 5 * np.asarray(slow), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(SMALL_INPUTS))
 def test_norm_over_a_mapped_axis_gives_the_global_batch_statistics(name):
     """Under vmap over axis 'batch' (as pmap over devices), two shards of 2 normalise with the statistics of
     the whole batch of 4: the same logits and batch_stats as one unsharded pass; without the axis they differ."""

@@ -5,17 +5,18 @@
     variables = model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))
     logits = model.apply(variables, images)                # (N, 10) float32
 
-Every model takes NHWC float input, infers the input channels, returns float32 logits and has a `dtype`
-field for the computation (parameters stay float32). Models with normalisation layers build them from a
-`norm` field (flax `ModuleDef` style, default `layers.BatchNorm`), so the caller sets, e.g., the axis to
-average statistics over: `get_model(name, num_classes=10, norm=functools.partial(layers.BatchNorm,
-axis_name="batch"))`. `python -m jaxcnn.models --list` lists the names;
+Every model is a `Classifier`: it takes NHWC float input (checked and cast to its `dtype` once, before its
+`forward` runs), infers the input channels, returns float32 logits and has `num_classes` and `dtype` fields
+(parameters stay float32). Models with normalisation layers are `NormalizedClassifier`s and build them from
+a `norm` field (flax `ModuleDef` style, default `layers.BatchNorm`, called with `bn_momentum`), so the caller
+sets, e.g., the axis to average statistics over: `get_model(name, num_classes=10,
+norm=functools.partial(layers.BatchNorm, axis_name="batch"))`. `python -m jaxcnn.models --list` lists the names;
 `python -m jaxcnn.models NAME --input 32x32x3` prints a per-layer table.
 """
 
 from jaxcnn.models import airbench, lenet, resnet, resnet_cifar, simple, vgg, wide_resnet  # noqa: F401  (register)
 from jaxcnn.models.airbench import AirbenchNet, whitening_kernel
-from jaxcnn.models.common import abstract_variables
+from jaxcnn.models.common import Classifier, NormalizedClassifier, abstract_variables
 from jaxcnn.models.lenet import LeNet5
 from jaxcnn.models.registry import ModelSpec, get_model, get_spec, list_models, register
 from jaxcnn.models.resnet import ResNet
@@ -25,7 +26,7 @@ from jaxcnn.models.vgg import VGG, TinyVGG
 from jaxcnn.models.wide_resnet import WideResNet
 
 __all__ = [
-    "AirbenchNet", "CifarResNet", "FourThreeCNN", "LeNet5", "ModelSpec", "Note004CNN", "ResNet", "SequentialCNN",
-    "SimpleCNN", "TinyVGG", "VGG", "WideResNet", "abstract_variables", "get_model", "get_spec", "list_models", "register",
-    "whitening_kernel",
+    "AirbenchNet", "CifarResNet", "Classifier", "FourThreeCNN", "LeNet5", "ModelSpec", "NormalizedClassifier",
+    "Note004CNN", "ResNet", "SequentialCNN", "SimpleCNN", "TinyVGG", "VGG", "WideResNet", "abstract_variables",
+    "get_model", "get_spec", "list_models", "register", "whitening_kernel",
 ]

@@ -13,14 +13,12 @@ other conv, and training updates it like any other parameter: to start from airb
 
 from __future__ import annotations
 
-from typing import Any
-
 import flax.linen as nn
 import jax.numpy as jnp
 import numpy as np
 
-from jaxcnn.layers import BatchNorm, Conv2d, MaxPool2d, ModuleDef, global_max_pool
-from jaxcnn.models.common import dense, prepare_input
+from jaxcnn.layers import Conv2d, MaxPool2d, global_max_pool
+from jaxcnn.models.common import NormalizedClassifier, dense
 from jaxcnn.models.registry import register
 
 
@@ -43,24 +41,19 @@ def whitening_kernel(images, kernel_size: int = 2, eps: float = 5e-4) -> np.ndar
     return np.concatenate([kernel, -kernel], axis=-1).astype(np.float32)
 
 
-class AirbenchNet(nn.Module):
+class AirbenchNet(NormalizedClassifier):
     """airbench94's network (Jordan 2024) in Flax: whitening conv, 3 conv groups, max pool, scaled linear."""
 
-    num_classes: int = 10
     widths: tuple[int, int, int] = (64, 256, 256)
     whiten_kernel_size: int = 2
     scaling_factor: float = 1 / 9
     bn_momentum: float = 0.4
-    norm: ModuleDef = BatchNorm
-    dtype: Any = jnp.float32
 
     def _bn(self, train, name):
-        return self.norm(use_running_average=not train, momentum=self.bn_momentum, epsilon=1e-12, use_scale=False,
-                         name=name)
+        return self.bn(train, name, epsilon=1e-12, use_scale=False)
 
     @nn.compact
-    def __call__(self, x, train: bool = False):
-        x = prepare_input(self, x)
+    def forward(self, x, train: bool):
         k = self.whiten_kernel_size
         x = nn.gelu(Conv2d(2 * x.shape[-1] * k * k, k, dtype=self.dtype, name="whiten")(x))
         for i, width in enumerate(self.widths, start=1):
@@ -70,7 +63,7 @@ class AirbenchNet(nn.Module):
             x = Conv2d(width, 3, padding="same", use_bias=False, dtype=self.dtype, name=f"group{i}_conv2")(x)
             x = nn.gelu(self._bn(train, f"group{i}_bn2")(x)).astype(self.dtype)
         x = dense(self, self.num_classes, "fc", use_bias=False)(global_max_pool(x))
-        return (x.astype(jnp.float32) * self.scaling_factor)
+        return x.astype(jnp.float32) * self.scaling_factor  # scaled in float32 whatever the dtype
 
 
 register("airbench", AirbenchNet, input_shape=(32, 32, 3),

@@ -1,4 +1,5 @@
-"""Helpers every model shares: input checks on the way in, float32 logits on the way out."""
+"""What every model shares: the `Classifier` base (input checks on the way in, float32 logits on the way out),
+its `NormalizedClassifier` form and small layer helpers."""
 
 from __future__ import annotations
 
@@ -11,16 +12,33 @@ import jax.numpy as jnp
 from jaxcnn.layers import BatchNorm, ModuleDef, check_nhwc
 
 
-class NormalizedClassifier(nn.Module):
-    """The fields of a classifier built from normalisation layers: `norm` builds each one (BatchNorm by default,
-    called with `bn_momentum`; the caller's partial carries the rest, e.g. a pmap axis), `aux_heads` adds
-    auxiliary classifiers, `dtype` is the computation dtype."""
+class Classifier(nn.Module):
+    """A zoo classifier: an NHWC batch in, float32 logits over `num_classes` out, computing in `dtype` (parameters
+    stay float32). `__call__` checks and casts the input once (`prepare_input`), runs the subclass's `forward`
+    (its one `@nn.compact` method, so parameter names are the subclass's own) and returns float32 logits."""
 
     num_classes: int = 10
-    aux_heads: bool = False
+    dtype: Any = jnp.float32
+
+    def __call__(self, x, train: bool = False):
+        return self.forward(prepare_input(self, x), train).astype(jnp.float32)
+
+    def forward(self, x, train: bool):
+        """The network on a checked batch already in `dtype`: its logits (cast to float32 by `__call__`)."""
+        raise NotImplementedError(f"{type(self).__name__} must define forward(self, x, train)")
+
+
+class NormalizedClassifier(Classifier):
+    """A classifier built with normalisation layers: `norm` builds each one (BatchNorm by default, called with
+    `bn_momentum`; the caller's partial carries the rest, e.g. the axis to average statistics over)."""
+
     bn_momentum: float = 0.9
     norm: ModuleDef = BatchNorm
-    dtype: Any = jnp.float32
+
+    def bn(self, train: bool, name: str, **settings) -> nn.Module:
+        """Norm layer `name` with `bn_momentum` and any further `settings` (e.g. an epsilon): batch statistics
+        in training, running ones at test time."""
+        return self.norm(use_running_average=not train, momentum=self.bn_momentum, name=name, **settings)
 
 
 def prepare_input(module: nn.Module, x):

@@ -8,33 +8,28 @@ the flattened 5x5x16 map (identical to a 5x5 conv at 32x32) and a Dense output i
 
 from __future__ import annotations
 
-from typing import Any
-
 import flax.linen as nn
 import jax.numpy as jnp
 
 from jaxcnn.layers import AvgPool2d, Conv2d, flatten
-from jaxcnn.models.common import dense, prepare_input
+from jaxcnn.models.common import Classifier, dense
 from jaxcnn.models.registry import register
 
 
-class LeNet5(nn.Module):
+class LeNet5(Classifier):
     """LeNet-5 (LeCun et al. 1998): conv6-pool-conv16-pool-120-84-classes, tanh."""
 
-    num_classes: int = 10
     pad_input: int = 0
-    dtype: Any = jnp.float32
 
     @nn.compact
-    def __call__(self, x, train: bool = False):
-        x = prepare_input(self, x)
+    def forward(self, x, train: bool):
         x = jnp.tanh(Conv2d(6, 5, padding=self.pad_input, dtype=self.dtype, name="c1")(x))
         x = AvgPool2d(2, name="s2")(x)
         x = jnp.tanh(Conv2d(16, 5, dtype=self.dtype, name="c3")(x))
         x = AvgPool2d(2, name="s4")(x)
         x = jnp.tanh(dense(self, 120, "c5")(flatten(x)))
         x = jnp.tanh(dense(self, 84, "f6")(x))
-        return dense(self, self.num_classes, "output")(x).astype(jnp.float32)
+        return dense(self, self.num_classes, "output")(x)
 
 
 register("lenet5", LeNet5, input_shape=(32, 32, 1),

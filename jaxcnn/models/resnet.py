@@ -10,22 +10,19 @@ resnet18 11,689,512; resnet34 21,797,672; resnet50 25,557,032; resnet101 44,549,
 from __future__ import annotations
 
 import functools
-from typing import Any
-
 import flax.linen as nn
-import jax.numpy as jnp
 
 from jaxcnn import errors
 from jaxcnn.blocks import BasicBlock, Bottleneck, PreActBlock, he_normal, residual_stages
-from jaxcnn.layers import BatchNorm, Conv2d, MaxPool2d, ModuleDef, global_avg_pool
-from jaxcnn.models.common import dense, prepare_input
+from jaxcnn.layers import Conv2d, MaxPool2d, global_avg_pool
+from jaxcnn.models.common import NormalizedClassifier, dense
 from jaxcnn.models.registry import register
 
 BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck, "preact": PreActBlock}
 STEMS = ("imagenet", "cifar")
 
 
-class ResNet(nn.Module):
+class ResNet(NormalizedClassifier):
     """Residual network (He et al. 2016; note 001's skip connections), configurable stages and stem.
 
     block: 'basic', 'bottleneck' or 'preact' (He et al. 2016b, with a final BN-ReLU before pooling).
@@ -42,38 +39,31 @@ class ResNet(nn.Module):
     shortcut: str = "projection"
     zero_init_residual: bool = False
     aux_heads: bool = False
-    bn_momentum: float = 0.9
-    norm: ModuleDef = BatchNorm
-    dtype: Any = jnp.float32
-
-    def _bn(self, train, name):
-        return self.norm(use_running_average=not train, momentum=self.bn_momentum, name=name)
 
     @nn.compact
-    def __call__(self, x, train: bool = False):
+    def forward(self, x, train: bool):
         if self.block not in BLOCKS:
             raise errors.unknown_name_error("residual block", self.block, BLOCKS)
         if self.stem not in STEMS:
             raise errors.unknown_name_error("stem", self.stem, STEMS)
         preact = self.block == "preact"
-        x = prepare_input(self, x)
         if self.stem == "imagenet":
             x = Conv2d(self.widths[0], 7, 2, padding=3, use_bias=False, dtype=self.dtype, kernel_init=he_normal,
                        name="conv1")(x)
-            x = nn.relu(self._bn(train, "bn1")(x)).astype(self.dtype)
+            x = nn.relu(self.bn(train, "bn1")(x)).astype(self.dtype)
             x = MaxPool2d(3, 2, padding=1, name="maxpool")(x)
         else:
             x = Conv2d(self.widths[0], 3, 1, padding=1, use_bias=False, dtype=self.dtype, kernel_init=he_normal,
                        name="conv1")(x)
             if not preact:
-                x = nn.relu(self._bn(train, "bn1")(x)).astype(self.dtype)
+                x = nn.relu(self.bn(train, "bn1")(x)).astype(self.dtype)
         extra = {} if preact else {"zero_init_residual": self.zero_init_residual}
         block = functools.partial(BLOCKS[self.block], shortcut=self.shortcut, bn_momentum=self.bn_momentum,
                                   norm=self.norm, dtype=self.dtype, **extra)
         x = residual_stages(self, x, train, block, tuple(zip(self.widths, self.stage_sizes)), "layer")
         if preact:
-            x = nn.relu(self._bn(train, "bn_final")(x)).astype(self.dtype)
-        return dense(self, self.num_classes, "fc")(global_avg_pool(x)).astype(jnp.float32)
+            x = nn.relu(self.bn(train, "bn_final")(x)).astype(self.dtype)
+        return dense(self, self.num_classes, "fc")(global_avg_pool(x))
 
 
 _IMAGENET = {18: ((2, 2, 2, 2), "basic"), 34: ((3, 4, 6, 3), "basic"), 50: ((3, 4, 6, 3), "bottleneck"),

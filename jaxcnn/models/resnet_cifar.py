@@ -11,34 +11,32 @@ from __future__ import annotations
 import functools
 
 import flax.linen as nn
-import jax.numpy as jnp
 
 from jaxcnn.blocks import BasicBlock, blocks_per_stage, he_normal, residual_stages
 from jaxcnn.layers import Conv2d, global_avg_pool
-from jaxcnn.models.common import NormalizedClassifier, dense, prepare_input
+from jaxcnn.models.common import NormalizedClassifier, dense
 from jaxcnn.models.registry import register
 
 
 class CifarResNet(NormalizedClassifier):
-    """ResNet-(6n+2) for 32x32 images (He et al. 2016 sec. 4.2); `aux_heads` after stages 1 and 2; `norm`
-    builds every normalisation layer, called with `bn_momentum`."""
+    """ResNet-(6n+2) for 32x32 images (He et al. 2016 sec. 4.2); `aux_heads` adds auxiliary classifiers after
+    stages 1 and 2; `norm` builds every normalisation layer, called with `bn_momentum`."""
 
     depth: int = 20
     widths: tuple[int, int, int] = (16, 32, 64)
     shortcut: str = "pad"
+    aux_heads: bool = False
 
     @nn.compact
-    def __call__(self, x, train: bool = False):
+    def forward(self, x, train: bool):
         num_blocks = blocks_per_stage(self.depth, 2, "CIFAR ResNet", "20, 32, 44, 56, 110")
-        x = prepare_input(self, x)
         x = Conv2d(self.widths[0], 3, padding=1, use_bias=False, dtype=self.dtype, kernel_init=he_normal,
                    name="conv1")(x)
-        x = self.norm(use_running_average=not train, momentum=self.bn_momentum, name="bn1")(x)
-        x = nn.relu(x).astype(self.dtype)
+        x = nn.relu(self.bn(train, "bn1")(x)).astype(self.dtype)
         block = functools.partial(BasicBlock, shortcut=self.shortcut, bn_momentum=self.bn_momentum, norm=self.norm,
                                   dtype=self.dtype)
         x = residual_stages(self, x, train, block, [(width, num_blocks) for width in self.widths], "layer")
-        return dense(self, self.num_classes, "fc")(global_avg_pool(x)).astype(jnp.float32)
+        return dense(self, self.num_classes, "fc")(global_avg_pool(x))
 
 
 for _depth in (20, 32, 44, 56, 110):

@@ -6,14 +6,11 @@ note 001, 24*16*16 in note 003, 16384 in note 004) hold at the natural input siz
 
 from __future__ import annotations
 
-from typing import Any
-
 import flax.linen as nn
-import jax.numpy as jnp
 
 from jaxcnn.blocks import AuxHead, run_aux_head
 from jaxcnn.layers import Conv2d, MaxPool2d, flatten
-from jaxcnn.models.common import dense, prepare_input
+from jaxcnn.models.common import Classifier, dense
 from jaxcnn.models.registry import register
 
 
@@ -25,7 +22,7 @@ def conv_relu_pool_stages(module: nn.Module, x, widths, kernel_size: int = 3, po
     return x
 
 
-class SimpleCNN(nn.Module):
+class SimpleCNN(Classifier):
     """Note 001's SimpleCNN: conv 3->5 k5, ReLU, max-pool 2, conv 5->10 k5, ReLU, max-pool 2, fc 250->32->10.
 
     On 32x32x3 input the shapes are 28x28x5 -> 14x14x5 -> 10x10x10 -> 5x5x10 = 250, as in the note.
@@ -33,41 +30,36 @@ class SimpleCNN(nn.Module):
     losses); its logits are sown into collection 'aux' when `train=True`.
     """
 
-    num_classes: int = 10
     aux_heads: bool = False
-    dtype: Any = jnp.float32
 
     @nn.compact
-    def __call__(self, x, train: bool = False):
-        x = prepare_input(self, x)
+    def forward(self, x, train: bool):
         x = MaxPool2d(2, name="pool1")(nn.relu(Conv2d(5, 5, dtype=self.dtype, name="conv1")(x)))
         if self.aux_heads:
             run_aux_head(self, AuxHead(self.num_classes, dtype=self.dtype, name="aux_head1"), x, train)
         x = MaxPool2d(2, name="pool2")(nn.relu(Conv2d(10, 5, dtype=self.dtype, name="conv2")(x)))
         x = nn.relu(dense(self, 32, "fc1")(flatten(x)))
-        return dense(self, self.num_classes, "fc2")(x).astype(jnp.float32)
+        return dense(self, self.num_classes, "fc2")(x)
 
 
-class SequentialCNN(nn.Module):
+class SequentialCNN(Classifier):
     """Note 003's "typical CNN": [conv, max-pool, conv, max-pool] then fc 24*16*16 -> 256 -> 128 -> classes.
 
     The note leaves the conv settings out; here both are 3x3 'same' convolutions with ReLU (12 then 24
     channels) and 2x2 max-pools, so a 64x64 input reaches the note's 16x16x24 = 6144 features.
     """
 
-    num_classes: int = 10
     widths: tuple[int, int] = (12, 24)
-    dtype: Any = jnp.float32
 
     @nn.compact
-    def __call__(self, x, train: bool = False):
-        x = flatten(conv_relu_pool_stages(self, prepare_input(self, x), self.widths))
+    def forward(self, x, train: bool):
+        x = flatten(conv_relu_pool_stages(self, x, self.widths))
         x = nn.relu(dense(self, 256, "fc1")(x))
         x = nn.relu(dense(self, 128, "fc2")(x))
-        return dense(self, self.num_classes, "fc3")(x).astype(jnp.float32)
+        return dense(self, self.num_classes, "fc3")(x)
 
 
-class FourThreeCNN(nn.Module):
+class FourThreeCNN(Classifier):
     """Note 000's net: a layer of 4 filters then a layer of 3, each conv -> sum -> ReLU -> max-pool.
 
     Each of the 4 first-layer "neurons" holds one kernel per input channel (3 for RGB) and sums their
@@ -76,17 +68,15 @@ class FourThreeCNN(nn.Module):
     Kernels are 3x3 'same' and pools 2x2 (the note gives no sizes): 32x32x3 -> 16x16x4 -> 8x8x3 = 192.
     """
 
-    num_classes: int = 10
     widths: tuple[int, int] = (4, 3)
-    dtype: Any = jnp.float32
 
     @nn.compact
-    def __call__(self, x, train: bool = False):
-        x = conv_relu_pool_stages(self, prepare_input(self, x), self.widths)
-        return dense(self, self.num_classes, "classifier")(flatten(x)).astype(jnp.float32)
+    def forward(self, x, train: bool):
+        x = conv_relu_pool_stages(self, x, self.widths)
+        return dense(self, self.num_classes, "classifier")(flatten(x))
 
 
-class Note004CNN(nn.Module):
+class Note004CNN(Classifier):
     """Note 004's example: 256x256x3 -> 1000 classes with two 64-map conv layers and stride-4 pooling.
 
     conv(64, 5x5 'same') -> ReLU -> max-pool 4/4 -> conv(64, 5x5 'same') -> ReLU -> max-pool 4/4, then the
@@ -97,12 +87,11 @@ class Note004CNN(nn.Module):
     num_classes: int = 1000
     width: int = 64
     kernel_size: int = 5
-    dtype: Any = jnp.float32
 
     @nn.compact
-    def __call__(self, x, train: bool = False):
-        x = conv_relu_pool_stages(self, prepare_input(self, x), (self.width, self.width), self.kernel_size, pool=4)
-        return dense(self, self.num_classes, "classifier")(flatten(x)).astype(jnp.float32)
+    def forward(self, x, train: bool):
+        x = conv_relu_pool_stages(self, x, (self.width, self.width), self.kernel_size, pool=4)
+        return dense(self, self.num_classes, "classifier")(flatten(x))
 
 
 register("simple_cnn", SimpleCNN, input_shape=(32, 32, 3),

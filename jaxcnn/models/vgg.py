@@ -11,14 +11,10 @@ Stacks of 3x3 'same' convolutions with 2x2 max-pools between stages, widths doub
 
 from __future__ import annotations
 
-from typing import Any
-
 import flax.linen as nn
-import jax.numpy as jnp
 
-from jaxcnn.layers import (BatchNorm, Conv2d, ConvBNAct, Dropout, MaxPool2d, ModuleDef, adaptive_avg_pool, flatten,
-                           global_avg_pool)
-from jaxcnn.models.common import dense, prepare_input
+from jaxcnn.layers import Conv2d, ConvBNAct, Dropout, MaxPool2d, adaptive_avg_pool, flatten, global_avg_pool
+from jaxcnn.models.common import NormalizedClassifier, dense
 from jaxcnn.models.registry import register
 
 # Convolution widths per stage (configurations A, B, D, E of the paper); a max-pool follows each stage.
@@ -32,7 +28,7 @@ VGG_STAGES = {
 _vgg_init = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
 
 
-class VGG(nn.Module):
+class VGG(NormalizedClassifier):
     """VGG (Simonyan & Zisserman 2015). `head='imagenet'`: 7x7 adaptive pool + 4096-4096 MLP (torchvision);
     `head='cifar'`: global average pool + one Dense layer. `batch_norm` adds a `norm` layer (BatchNorm by
     default, called with `bn_momentum`) after every conv."""
@@ -42,47 +38,41 @@ class VGG(nn.Module):
     batch_norm: bool = False
     head: str = "imagenet"
     dropout_rate: float = 0.5
-    bn_momentum: float = 0.9
-    norm: ModuleDef = BatchNorm
-    dtype: Any = jnp.float32
 
     @nn.compact
-    def __call__(self, x, train: bool = False):
-        x = prepare_input(self, x)
+    def forward(self, x, train: bool):
         for s, widths in enumerate(VGG_STAGES[self.depth], start=1):
             for c, width in enumerate(widths, start=1):
                 x = Conv2d(width, 3, padding=1, dtype=self.dtype, kernel_init=_vgg_init, name=f"conv{s}_{c}")(x)
                 if self.batch_norm:
-                    x = self.norm(use_running_average=not train, momentum=self.bn_momentum, name=f"bn{s}_{c}")(x)
+                    x = self.bn(train, f"bn{s}_{c}")(x)
                 x = nn.relu(x).astype(self.dtype)
             x = MaxPool2d(2, name=f"pool{s}")(x)
         if self.head == "cifar":
-            return dense(self, self.num_classes, "classifier")(global_avg_pool(x)).astype(jnp.float32)
+            return dense(self, self.num_classes, "classifier")(global_avg_pool(x))
         x = flatten(adaptive_avg_pool(x, 7))
         for i in (1, 2):
             x = nn.relu(dense(self, 4096, f"fc{i}")(x))
             x = Dropout(self.dropout_rate)(x, deterministic=not train)
-        return dense(self, self.num_classes, "fc3")(x).astype(jnp.float32)
+        return dense(self, self.num_classes, "fc3")(x)
 
 
-class TinyVGG(nn.Module):
+class TinyVGG(NormalizedClassifier):
     """tiny_vgg: per stage conv3x3 (no bias)-BN-ReLU then 2x2 max-pool, widths (32, 64, 128); flatten,
-    Dense 128, ReLU, Dense classes. A VGG-style net (Simonyan & Zisserman 2015) sized for 28x28 Fashion-MNIST."""
+    Dense 128, ReLU, Dense classes. A VGG-style net (Simonyan & Zisserman 2015) sized for 28x28 Fashion-MNIST;
+    `norm` builds its BatchNorms, called with `bn_momentum`."""
 
-    num_classes: int = 10
     widths: tuple[int, ...] = (32, 64, 128)
     hidden: int = 128
-    norm: ModuleDef = BatchNorm
-    dtype: Any = jnp.float32
 
     @nn.compact
-    def __call__(self, x, train: bool = False):
-        x = prepare_input(self, x)
+    def forward(self, x, train: bool):
         for i, width in enumerate(self.widths, start=1):
-            x = ConvBNAct(width, 3, norm=self.norm, dtype=self.dtype, name=f"block{i}")(x, train)
+            x = ConvBNAct(width, 3, bn_momentum=self.bn_momentum, norm=self.norm, dtype=self.dtype,
+                          name=f"block{i}")(x, train)
             x = MaxPool2d(2, name=f"pool{i}")(x)
         x = nn.relu(dense(self, self.hidden, "fc1")(flatten(x)))
-        return dense(self, self.num_classes, "fc2")(x).astype(jnp.float32)
+        return dense(self, self.num_classes, "fc2")(x)
 
 
 for _depth in (11, 13, 16, 19):
