@@ -21,11 +21,8 @@ class Classifier(nn.Module):
     dtype: Any = jnp.float32
 
     def __call__(self, x, train: bool = False):
+        """Logits of the subclass's `forward(self, x, train)`: the network on a checked batch already in `dtype`."""
         return self.forward(prepare_input(self, x), train).astype(jnp.float32)
-
-    def forward(self, x, train: bool):
-        """The network on a checked batch already in `dtype`: its logits (cast to float32 by `__call__`)."""
-        raise NotImplementedError(f"{type(self).__name__} must define forward(self, x, train)")
 
 
 class NormalizedClassifier(Classifier):
