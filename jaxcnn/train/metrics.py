@@ -1,6 +1,7 @@
 """Everything a person sees: the per-epoch progress bar, one summary line per epoch, JSONL and TensorBoard.
 
-This is the one module of the library that prints. Only process 0 writes, so multi-host runs print once.
+The one module of the training library that prints (command lines print through `jaxcnn.cli`). Only process 0
+writes, so multi-host runs print once.
 """
 
 import json
