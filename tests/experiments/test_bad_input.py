@@ -30,9 +30,9 @@ def _cli(tmp_path, *flags, module="experiments.mnist", devices=1):
     return result.returncode, result.stderr.strip().splitlines()[-1]
 
 
-@pytest.mark.parametrize(
-    "flags, code, message",
-    [
+# Every case runs in-process (the exit code and stderr a user sees, through the experiment's own main); the
+# first few also run as real subprocesses, as a user starts them (a Python start each, so only a few).
+BAD_FLAGS = [
         (["--model=resnet9000"], 2, "error: unknown model 'resnet9000'; choose one of: airbench, cnn256,"),
         (["--dataset=svhn"], 2, "error: flag --dataset=svhn: value should be one of <mnist|fashion_mnist>"),
         (["--augment=flip,spin"], 2, "error: unknown augmentation 'spin'"),
@@ -55,11 +55,23 @@ def _cli(tmp_path, *flags, module="experiments.mnist", devices=1):
         # vgg16's five 2x2 pools take 28x28 to 0x0: caught by tracing the model, before any data is read
         (["--model=vgg16"], 2, "error: layer 'pool5' (MaxPool2d): input 1x1 is too small for this max pooling "
                                "(kernel 2, stride 2, padding (0, 0), dilation 1): output height = floor((1 + 0 + 0"),
-    ],
-)
-def test_bad_flags_exit_with_one_line(tmp_path, flags, code, message):
+
+]
+SUBPROCESS_CASES = [BAD_FLAGS[i] for i in (0, 1, 11, 17)]  # unknown model, a flag absl refuses, a flagfile, tracing
+
+
+@pytest.mark.parametrize("flags, code, message", SUBPROCESS_CASES)
+def test_bad_flags_exit_with_one_line_from_the_shell(tmp_path, flags, code, message):
     returncode, last = _cli(tmp_path, *flags)
     assert (returncode, last[: len(message)]) == (code, message)
+
+
+@pytest.mark.parametrize("flags, code, message", BAD_FLAGS)
+def test_bad_flags_exit_with_one_line(tmp_path, capsys, flags, code, message):
+    argv = ["mnist", f"--workdir={tmp_path / 'run'}", f"--data_dir={tmp_path / 'tfds'}", *flags]
+    returncode, last = _run_in_process(mnist.main, argv, capsys)
+    assert (returncode, last[: len(message)]) == (code, message)
+    assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())  # nothing written
 
 
 def test_a_batch_that_does_not_divide_across_devices_names_a_fix(tmp_path):
