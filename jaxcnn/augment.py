@@ -135,6 +135,12 @@ def _format_number(value) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
+def dataset_default(dataset) -> "AugmentPolicy":
+    """What "default" means for a dataset (a `jaxcnn.data.DatasetSpec`): mirror only where that keeps the class,
+    crop with the dataset's padding."""
+    return AugmentPolicy(flip=dataset.flip_by_default, crop_padding=dataset.crop_padding)
+
+
 def parse_policy(text: str, *, default: AugmentPolicy) -> AugmentPolicy:
     """Parse "flip,crop4,rotate15" / "default" / "default,pca0.1" / "none" into a policy.
     Unknown ops and malformed numbers get a one-line ConfigError listing the choices."""

@@ -20,7 +20,7 @@ def write_augmentation_grid(dataset: str, policy_text: str, out_path, *, example
     if examples < 1:
         raise errors.ConfigError(f"--examples must be positive, got {examples}")
     spec = get_dataset_spec(dataset)
-    default = augment.AugmentPolicy(flip=spec.flip_by_default, crop_padding=spec.crop_padding)
+    default = augment.dataset_default(spec)
     policy = augment.parse_policy(policy_text, default=default)
     images, labels = load_split(dataset, f"train[:{max(examples, 2)}]", data_dir)
     colour = stats.colour_stats(dataset, data_dir) if policy.needs_colour_stats else None

@@ -55,8 +55,7 @@ def resolve(config: TrainConfig) -> RunPlan:
         raise errors.ConfigError("--classes and --train_examples select examples of a dataset held on the device; "
                                  "use them with --input_pipeline=device")
     class_ids = parse_classes(config.classes, dataset.num_classes)
-    policy = augment.parse_policy(config.augment, default=augment.AugmentPolicy(
-        flip=dataset.flip_by_default, crop_padding=dataset.crop_padding))
+    policy = augment.parse_policy(config.augment, default=augment.dataset_default(dataset))
     views = parse_views(config.tta)
     return RunPlan(config, dataset, class_ids, config.num_classes or len(class_ids) or dataset.num_classes,
                    policy, views)
