@@ -31,6 +31,9 @@ def define_flags(fv: flags.FlagValues, *, dataset: str, datasets: list[str], mod
     flags.DEFINE_string("workdir", None, "Run directory: checkpoints, metrics, TensorBoard. Rerun to resume.", flag_values=fv)
     flags.DEFINE_bool("new_run", False, "Start over in a --workdir that holds another run: its files are moved to "
                       "workdir/archive/<UTC time>/ first (nothing is deleted).", flag_values=fv)
+    flags.DEFINE_bool("allow_config_change", False, "Continue a run in --workdir with settings that differ from its "
+                      "config.json (e.g. more --epochs): on purpose, recorded in workdir/history.jsonl. Without it such "
+                      "a resume is refused with the differences named.", flag_values=fv)
     flags.DEFINE_bool("multihost", False, "Join a multi-process run through jax.distributed.initialize() using the "
                       "environment (srun, TPU VM --worker=all); automatic under srun with several tasks.", flag_values=fv)
     flags.DEFINE_string("coordinator_address", None, "Multi-host without a cluster environment: host:port of process 0.",
@@ -63,10 +66,28 @@ def _parse(argv: list[str], fv: flags.FlagValues) -> None:
         extra = fv(argv)
     except flags.Error as err:  # unknown flag, bad value, unreadable --flagfile ...
         cli.fail(f"{str(err).splitlines()[0].removeprefix('ERROR:: ')} (see --help)")
+    except UnicodeDecodeError as err:  # absl reads flagfiles as text
+        cli.fail(f"{_undecodable_flagfile(argv)} is not UTF-8 text (byte {err.object[err.start:err.start + 1]!r} at "
+                 f"position {err.start}); save it as UTF-8")
     if len(extra) > 1:
         cli.fail(f"unexpected arguments {extra[1:]}; all options are --flags (see --help)")
     if not fv.workdir:
         cli.fail("--workdir is required: the directory for checkpoints and metrics (rerun to resume)")
+
+
+def _undecodable_flagfile(argv: list[str]) -> str:
+    """The first --flagfile named on the command line that is not UTF-8 (or 'a flagfile' if it is one they include)."""
+    for arg in argv[1:]:
+        if arg.startswith("--flagfile="):
+            path = arg.removeprefix("--flagfile=")
+            try:
+                with open(path, encoding="utf-8") as f:
+                    f.read()
+            except UnicodeDecodeError:
+                return f"--flagfile={path}"
+            except OSError:
+                continue
+    return "a flagfile"
 
 
 def main(argv: list[str], *, dataset: str, datasets: list[str], model: str) -> None:
@@ -85,6 +106,6 @@ def main(argv: list[str], *, dataset: str, datasets: list[str], model: str) -> N
             config = config_from_flags(fv)
             plan.resolve(config)  # bad values fail here, before joining other processes
             distributed.initialize(fv.coordinator_address, fv.num_processes, fv.process_id, multihost=fv.multihost)
-            loop.train_and_evaluate(config, fv.workdir, new_run=fv.new_run)
+            loop.train_and_evaluate(config, fv.workdir, new_run=fv.new_run, allow_config_change=fv.allow_config_change)
     except KeyboardInterrupt:  # before training started (or a second Ctrl-C): checkpoints on disk are intact
         cli.fail("stopped before a new checkpoint could be saved; rerun to resume", status=130, label="interrupted")

@@ -1,12 +1,14 @@
-"""Orbax checkpoints in a run's workdir: the latest few for resuming, the best by test accuracy kept apart.
+"""Orbax checkpoints in a run's workdir: the latest few for resuming, the best on validation kept apart.
 
     workdir/checkpoints/<step>/   periodic + end-of-epoch + on-interrupt saves (newest `keep` kept)
-    workdir/best/<step>/          the state with the highest test accuracy so far
+    workdir/best/<step>/          the state the run selected (highest validation accuracy so far)
     workdir/damaged/<step>-<utc>/ checkpoints that failed to restore or verify, moved aside, never deleted
 
 Each checkpoint holds the state and, beside it, a checksum of every leaf taken before writing. Orbax
 restores a flipped bit without complaint (its compressed chunks carry no checksum of their own), so
 restoring verifies the checksums, and a checkpoint that fails is reported and the previous good one used.
+An end-of-epoch checkpoint also carries that epoch's metrics row (`record`), so a run killed right after it
+can finish the epoch's bookkeeping (metrics row, best checkpoint) when it resumes.
 """
 
 import contextlib
@@ -25,8 +27,8 @@ from jax.experimental import multihost_utils
 from jaxcnn import errors
 
 STATE, INTEGRITY = "state", "integrity"
-# Writing a checkpoint needs at most its uncompressed size; keep this much more free on top.
-FREE_SPACE_MARGIN_BYTES = 16 * 2**20
+# Writing a checkpoint needs at most its uncompressed size plus orbax's metadata; ask for this much more on top.
+FREE_SPACE_MARGIN = (0.05, 256 * 2**10)  # 5% of the state, and at least 256 KiB
 
 
 @jax.jit
@@ -53,6 +55,7 @@ class Restored:
     state: object
     step: int
     moved_aside: list[str]  # one line per damaged newer checkpoint that was moved to workdir/damaged/
+    record: dict | None = None  # the epoch's metrics row of an end-of-epoch checkpoint
 
 
 class _Unusable(Exception):
@@ -79,27 +82,28 @@ class Checkpointer:
             options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True, enable_async_checkpointing=asynchronous,
                                                  cleanup_tmp_directories=True),
         )
+        # The loop decides what is best (jaxcnn.train.selection); this manager keeps the newest it was given.
         self._best = ocp.CheckpointManager(
             self.workdir / "best", item_handlers=_item_handlers(),
-            options=ocp.CheckpointManagerOptions(
-                max_to_keep=1, best_fn=lambda metrics: metrics["test_accuracy"], best_mode="max", create=True,
-                enable_async_checkpointing=asynchronous, cleanup_tmp_directories=True,
-            ),
+            options=ocp.CheckpointManagerOptions(max_to_keep=1, create=True, enable_async_checkpointing=asynchronous,
+                                                 cleanup_tmp_directories=True),
         )
 
     def latest_step(self) -> int | None:
         return self._latest.latest_step()
 
     def best_step(self) -> int | None:
-        return self._best.best_step()
+        return self._best.latest_step()
 
-    def save(self, state, *, force: bool = False) -> None:
-        self._save(self._latest, state, force=force)
+    def save(self, state, *, force: bool = False, record: dict | None = None) -> None:
+        """Save `state` (with `record`, an end-of-epoch metrics row) among the latest checkpoints."""
+        self._save(self._latest, state, record, force=force)
 
-    def save_best(self, state, test_accuracy: float) -> None:
-        self._save(self._best, state, metrics={"test_accuracy": test_accuracy})
+    def save_best(self, state) -> None:
+        """Keep `state` as the selected one (the previous best is deleted once this one is complete)."""
+        self._save(self._best, state, None, force=True)
 
-    def _save(self, manager, state, **kwargs) -> None:
+    def _save(self, manager, state, record: dict | None, **kwargs) -> None:
         """Free space checked first, write errors as one line; a step already saved (a resumed run replaying
         steps it had saved before dying) is left as it is."""
         step = int(state.step)
@@ -108,7 +112,7 @@ class Checkpointer:
         self._check_free_space(state, step)
         self._saving_step = step
         with self._write_errors(step):
-            manager.save(step, args=_save_args(state), **kwargs)
+            manager.save(step, args=_save_args(state, record), **kwargs)
 
     def restore(self, target_state) -> Restored:
         """The newest checkpoint that restores into `target_state`'s structure / shardings and verifies.
@@ -120,12 +124,12 @@ class Checkpointer:
         failures = []
         for step in sorted(self._latest.all_steps(), reverse=True):
             try:
-                state = _restore_verified(self._latest, step, target_state)
+                state, record = _restore_verified(self._latest, step, target_state)
             except _Unusable as unusable:
                 failures.append((step, unusable))
                 continue
             moved = [self._move_aside(bad_step, unusable.reason) for bad_step, unusable in failures]
-            return Restored(state, step, moved)
+            return Restored(state, step, moved, record)
         if not failures:
             raise errors.CheckpointError(f"no checkpoint to restore in {self.workdir / 'checkpoints'}")
         step, unusable = failures[0]
@@ -141,11 +145,11 @@ class Checkpointer:
         )
 
     def restore_best(self, target_state):
-        step = self._best.best_step()
+        step = self._best.latest_step()
         if step is None:
             raise errors.CheckpointError(f"no best checkpoint in {self.workdir / 'best'}")
         try:
-            return _restore_verified(self._best, step, target_state)
+            return _restore_verified(self._best, step, target_state)[0]
         except _Unusable as unusable:
             raise errors.CheckpointError(f"the best checkpoint at step {step} in {self.workdir} cannot be restored "
                                          f"({unusable.reason})") from None
@@ -174,17 +178,22 @@ class Checkpointer:
 
     def _check_free_space(self, state, step: int) -> None:
         """Refuse to start a save that cannot fit, before writing anything."""
-        needed = sum(x.nbytes for x in jax.tree.leaves(state)) + FREE_SPACE_MARGIN_BYTES
+        size = sum(x.nbytes for x in jax.tree.leaves(state))
+        fraction, minimum = FREE_SPACE_MARGIN
+        needed = size + max(fraction * size, minimum)
         free = shutil.disk_usage(self.workdir).free
         if free < needed:
             raise errors.CheckpointError(
-                f"not enough disk space to checkpoint step {step} in {self.workdir}: about {needed / 2**20:.0f} MiB "
-                f"needed, {free / 2**20:.0f} MiB free; {self._previous(step)}; free some space and rerun to resume"
+                f"not enough disk space to checkpoint step {step} in {self.workdir}: about {_mib(needed)} needed, "
+                f"{_mib(free)} free; {self._previous(step)}"
             )
 
     def _previous(self, step: int | None) -> str:
+        """What the user has and what a rerun will do, after a save failed."""
         saved = [s for s in self._latest.all_steps() if step is None or s < step]
-        return f"the checkpoint at step {max(saved)} is intact" if saved else "no checkpoint was saved yet"
+        if saved:
+            return f"the checkpoint at step {max(saved)} is intact: free some space and rerun to resume from it"
+        return "no checkpoint was saved yet: free some space and rerun to start the run again"
 
     @contextlib.contextmanager
     def _write_errors(self, step: int | None):
@@ -199,8 +208,7 @@ class Checkpointer:
             what = "the disk is full" if full else _first_line(err)
             at = f" at step {step}" if step is not None else ""
             raise errors.CheckpointError(
-                f"writing a checkpoint{at} in {self.workdir} failed: {what}; {self._previous(step)}; "
-                "free some space (or fix the disk) and rerun to resume"
+                f"writing a checkpoint{at} in {self.workdir} failed: {what}; {self._previous(step)}"
             ) from None
 
 
@@ -210,10 +218,10 @@ def saved_steps(workdir) -> list[int]:
     return ocp.utils.checkpoint_steps(directory) if directory.is_dir() else []
 
 
-def restore_newest_read_only(directory: pathlib.Path, target_state) -> tuple[object, int] | None:
+def restore_newest_read_only(directory: pathlib.Path, target_state, step: int | None = None) -> tuple[object, int] | None:
     """(state, step) of the newest checkpoint in `directory` (another run's checkpoints/ or best/) that restores
-    into `target_state` (arrays or shapes) and verifies; None when it holds none. Nothing there is created,
-    moved or deleted. A one-line error when checkpoints exist but none is usable."""
+    into `target_state` (arrays or shapes) and verifies (only `step`'s, when given); None when it holds none.
+    Nothing there is created, moved or deleted. A one-line error when checkpoints exist but none is usable."""
     if not directory.is_dir():
         return None
     manager = ocp.CheckpointManager(directory, item_handlers=_item_handlers(),
@@ -225,11 +233,13 @@ def restore_newest_read_only(directory: pathlib.Path, target_state) -> tuple[obj
                                 target_state)
     try:
         failures = []
-        for step in sorted(manager.all_steps(), reverse=True):
+        for found in sorted(manager.all_steps(), reverse=True):
+            if step is not None and found != step:
+                continue
             try:
-                return _restore_verified(manager, step, target_state), step
+                return _restore_verified(manager, found, target_state)[0], found
             except _Unusable as unusable:
-                failures.append(f"step {step}: {unusable.reason}")
+                failures.append(f"step {found}: {unusable.reason}")
     finally:
         manager.close()
     if failures:
@@ -243,12 +253,17 @@ def _item_handlers() -> dict:
     return {STATE: ocp.StandardCheckpointHandler(), INTEGRITY: ocp.JsonCheckpointHandler()}
 
 
-def _save_args(state):
-    return ocp.args.Composite(**{STATE: ocp.args.StandardSave(state),
-                                 INTEGRITY: ocp.args.JsonSave({"leaf_checksums": fingerprint(state)})})
+def _mib(size: float) -> str:
+    return f"{size / 2**20:.1f} MiB" if size < 10 * 2**20 else f"{size / 2**20:.0f} MiB"
+
+
+def _save_args(state, record: dict | None):
+    integrity = {"leaf_checksums": fingerprint(state), **({"epoch_record": record} if record is not None else {})}
+    return ocp.args.Composite(**{STATE: ocp.args.StandardSave(state), INTEGRITY: ocp.args.JsonSave(integrity)})
 
 
 def _restore_verified(manager, step: int, target_state):
+    """(state, its epoch record or None) of checkpoint `step`, checksums verified."""
     differences = _layout_differences(manager, step, target_state)
     if differences:
         raise _Unusable("; ".join(differences), damaged=False)
@@ -258,13 +273,15 @@ def _restore_verified(manager, step: int, target_state):
     except Exception as err:  # truncated / missing / unreadable files: tensorstore, json and OS errors
         raise _Unusable(f"unreadable: {_first_line(err)}", damaged=True) from None
     state, integrity = restored[STATE], restored[INTEGRITY]
-    saved = (integrity or {}).get("leaf_checksums")
+    integrity = integrity if isinstance(integrity, dict) else {}
+    saved = integrity.get("leaf_checksums")
     actual = fingerprint(state)
     if saved != actual:
         paths = [_path_name(path) for path, _ in jax.tree_util.tree_leaves_with_path(state)]
         bad = [p for p, s, a in zip(paths, saved or [], actual) if s != a] or ["its checksum record"]
         raise _Unusable(f"contents differ from their checksums in {', '.join(bad[:3])}", damaged=True)
-    return state
+    record = integrity.get("epoch_record")
+    return state, record if isinstance(record, dict) else None
 
 
 def _layout_differences(manager, step: int, target_state) -> list[str]:

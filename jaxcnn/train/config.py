@@ -9,14 +9,23 @@ nothing touches a device before a multi-host run has started).
 import dataclasses
 import math
 
-# Fields that define what is being trained: resuming a workdir with different values is refused.
-IDENTITY_FIELDS = ("dataset", "model", "num_classes", "classes", "train_examples")
+# Fields that change how a run executes but not its numbers: a resume may change them freely. Every other field
+# is part of the run's identity: a resume with a different value is refused (`identity_differences`) unless the
+# user asks to continue on purpose (--allow_config_change), which the run's history records. --init_from is read
+# by a fresh run only, so a resumed run needs neither the source nor the same path.
+EXECUTION_FIELDS = ("checkpoint_every_steps", "keep_checkpoints", "log_every_steps", "data_dir", "progress_bar",
+                    "init_from")
+
+# What a config.json written before a field existed meant by leaving it out, where that is not today's default:
+# runs of jaxcnn 0.1 held out no validation set and used flax's BatchNorm statistics.
+ABSENT_MEANS = {"validation_examples": 0, "batchnorm_stats": "flax"}
 
 # Range rules a field may name in its metadata: (what the value must be, the test).
 RULES = {
     "positive": ("positive", lambda v: math.isfinite(v) and v > 0),
     "non_negative": (">= 0", lambda v: math.isfinite(v) and v >= 0),
     "fraction": ("in [0, 1)", lambda v: 0 <= v < 1),
+    "seed": ("an integer in [0, 2**31)", lambda v: 0 <= v < 2**31),
 }
 
 
@@ -43,7 +52,7 @@ class TrainConfig:
     augment: str = setting("default", "default | none | comma list of ops, e.g. flip,crop4 or default,pca0.1,mixup0.2; "
                            "mixupA / cutmixA mix pairs of examples and their labels (soft targets).")
     aux_loss_weight: float = setting(0.0, "Weight of auxiliary-head losses (0: off).", rule="non_negative")
-    seed: int = setting(0, "Seed for init, data order and augmentation.")
+    seed: int = setting(0, "Seed for init, data order and augmentation.", rule="seed")
     checkpoint_every_steps: int = setting(500, "Checkpoint interval in steps.", rule="positive")
     keep_checkpoints: int = setting(2, "How many recent checkpoints to keep.", rule="positive")
     log_every_steps: int = setting(20, "Steps between progress-bar updates.", rule="positive")
@@ -67,9 +76,25 @@ class TrainConfig:
                                   "from --seed. With --input_pipeline=device.", rule="non_negative")
     init_from: str | None = setting(None, "Transfer learning: the --workdir of a trained run; start from its backbone "
                                     "(best checkpoint) with a new head. Same --model; any dataset classes.")
+    validation_examples: int = setting(5000, "Hold out this many examples of the training split for validation (the "
+                                       "split's last ones, fixed whatever --seed); 0: no validation set, nothing is "
+                                       "selected. Ignored with --validation_split.", rule="non_negative")
+    validation_split: str = setting("", "Validate on this split of the dataset instead (e.g. validation, for datasets "
+                                    "that have one); empty: hold out --validation_examples.")
+    early_stopping_patience: int = setting(0, "Stop after this many epochs without a new best validation accuracy "
+                                           "(0: train every epoch).", rule="non_negative")
+    batchnorm_stats: str = setting("pytorch", "pytorch: BatchNorm's running variance is the unbiased batch variance "
+                                   "and batch variances are computed in two passes (PyTorch's meaning); flax: biased "
+                                   "running variance, one-pass E[x^2]-E[x]^2 (jaxcnn 0.1's numbers).",
+                                   choices=("pytorch", "flax"))
     backbone_lr_scale: float = setting(1.0, "The backbone's learning rate as a fraction of the head's: 0 freezes it "
                                        "(parameters fixed, BatchNorm and Dropout as at test time), 0.1 fine-tunes it.",
                                        rule="non_negative")
+    image_size: int = setting(0, "Resize every image to this many pixels square (0: the dataset's own size; needed "
+                              "when its images differ in size, e.g. --dataset=folder:PATH of photos).",
+                              rule="non_negative")
+    channels: int = setting(0, "Read images as 1 (grayscale) or 3 (RGB) channels (0: the dataset's own).",
+                            rule="non_negative")
 
     def problems(self) -> list[str]:
         """One line per field whose value is out of its choices or range (empty when all are fine)."""
@@ -87,17 +112,37 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, saved: dict) -> "TrainConfig":
-        """A config from config.json: fields it lacks (an older run) take their defaults, unknown keys are ignored."""
-        known = {field.name for field in dataclasses.fields(cls)}
-        return cls(**{name: value for name, value in saved.items() if name in known})
+        """A config from config.json: fields it lacks (an older run) take their defaults, unknown keys are ignored.
+        A ValueError names the first value of the wrong type (a damaged or foreign file)."""
+        if not isinstance(saved, dict):
+            raise ValueError(f"it holds a JSON {type(saved).__name__}, not the settings of a run")
+        values = {name: value for name, value in ABSENT_MEANS.items() if name not in saved}
+        for field in dataclasses.fields(cls):
+            if field.name in saved:
+                values[field.name] = _typed(field, saved[field.name])
+        return cls(**values)
+
+
+# What config.json may hold for a field of each annotated type (JSON writes 3.0 as 3), and its name in a message.
+_JSON_TYPES = {int: ((int,), "an integer"), float: ((int, float), "a number"), str: ((str,), "a string"),
+               bool: ((bool,), "true or false"), str | None: ((str, type(None)), "a string or null")}
+
+
+def _typed(field: dataclasses.Field, value):
+    allowed, expected = _JSON_TYPES[field.type]
+    if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+        raise ValueError(f"{field.name} is {value!r} where {expected} is expected")
+    return float(value) if field.type is float else value
+
+
+def identity_fields() -> tuple[str, ...]:
+    """The fields that change a run's numbers: all but EXECUTION_FIELDS."""
+    return tuple(field.name for field in dataclasses.fields(TrainConfig) if field.name not in EXECUTION_FIELDS)
 
 
 def identity_differences(saved: dict, current: TrainConfig) -> list[str]:
-    """Human-readable 'field: saved -> current' for the identity fields that differ (a field missing from an
-    older config.json had its default value)."""
-    defaults = TrainConfig()
-    return [
-        f"{name}: {saved.get(name, getattr(defaults, name))!r} -> {getattr(current, name)!r}"
-        for name in IDENTITY_FIELDS
-        if saved.get(name, getattr(defaults, name)) != getattr(current, name)
-    ]
+    """Human-readable 'field: saved -> current' for the identity fields that differ (`saved` as read from
+    config.json: a field an older config.json lacks had the value it meant then)."""
+    saved = dataclasses.asdict(TrainConfig.from_dict(saved))
+    return [f"{name}: {saved[name]!r} -> {getattr(current, name)!r}"
+            for name in identity_fields() if saved[name] != getattr(current, name)]

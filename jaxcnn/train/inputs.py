@@ -1,13 +1,21 @@
-"""A run's training and test data, by --input_pipeline: device-resident arrays or tf.data streaming.
+"""A run's training, validation and test data, by --input_pipeline: device-resident arrays or tf.data streaming.
 
-Either way the loop gets two objects with one interface (`DeviceDataset`, `streaming.StreamingDataset`):
+Either way the loop gets objects with one interface (`DeviceDataset`, `streaming.StreamingDataset`):
 `num_examples`, `steps_per_epoch(batch_size)`, `train_batches(seed, epoch, batch_size, start_step)` and
 `eval_batches(batch_size)`, both yielding global batches {'image': uint8, 'label': int32, 'mask': bool}
 sharded on the mesh's data axis. The epoch order is a function of (seed, epoch) and can start at any
-step, so a resumed run continues with the right batches; evaluation counts every test example once.
-`--classes` and `--train_examples` cut the device-resident splits (`jaxcnn.data.subsets`).
+step, so a resumed run continues with the right batches; evaluation counts every example once.
+
+Validation is held out of the training split: its last --validation_examples examples (TFDS shuffles a
+dataset's examples when it prepares it, so they are a fixed random sample), the same images whatever the
+seed and in both pipelines; or a split of its own (--validation_split). Model selection uses it; the test
+split is only reported. `--classes` and `--train_examples` then cut the device-resident splits
+(`jaxcnn.data.subsets`).
 """
 
+import dataclasses
+
+import numpy as np
 from jax.sharding import Mesh
 
 from jaxcnn import errors
@@ -16,25 +24,77 @@ from jaxcnn.train import parallel
 from jaxcnn.train.plan import RunPlan
 
 
-def make_datasets(plan: RunPlan, mesh: Mesh):
-    """(train, test) for --input_pipeline; a one-line error when labels exceed the plan's class count."""
-    config, num_classes = plan.config, plan.num_classes
-    sharded = parallel.batch_sharded(mesh)
-    if config.input_pipeline == "streaming":
-        largest_label = plan.dataset.num_classes - 1  # the catalogue's, without reading the data
-        train, test = (streaming.StreamingDataset(streaming.StreamSpec(config.dataset, split, config.data_dir), sharded)
-                       for split in ("train", "test"))
-    else:
-        replicated = parallel.replicated(mesh)
-        classes = plan.class_ids  # --classes: these only, relabelled 0..k-1
-        train_images, train_labels = subsets.select_classes(*load_split(config.dataset, "train", config.data_dir), classes)
-        train_images, train_labels = subsets.sample_examples(train_images, train_labels, config.train_examples, config.seed)
-        test_images, test_labels = subsets.select_classes(*load_split(config.dataset, "test", config.data_dir), classes)
-        largest_label = int(train_labels.max())
-        train = DeviceDataset(train_images, train_labels, replicated, sharded)
-        test = DeviceDataset(test_images, test_labels, replicated, sharded)
-    if largest_label >= num_classes:
-        raise errors.ConfigError(f"--num_classes={num_classes} but {config.dataset} has label {largest_label}")
+@dataclasses.dataclass(frozen=True)
+class RunData:
+    train: object
+    validation: object | None  # None: --validation_examples=0, nothing is selected
+    test: object
+    validation_source: str  # said in the run's description line
+
+
+def validation_source(plan: RunPlan) -> str:
+    config = plan.config
+    if config.validation_split:
+        return f"split {config.validation_split!r}"
+    if config.validation_examples:
+        return f"the last {config.validation_examples} examples of the training split"
+    return "none (--validation_examples=0: nothing is selected, the last epoch is reported)"
+
+
+def make_datasets(plan: RunPlan, mesh: Mesh) -> RunData:
+    """The run's splits for --input_pipeline; one-line errors when labels exceed the plan's class count or the
+    splits are too small."""
+    config = plan.config
+    load = _streamed if config.input_pipeline == "streaming" else _on_device
+    train, validation, test, largest_label = load(plan, mesh)
+    if largest_label >= plan.num_classes:
+        raise errors.ConfigError(f"--num_classes={plan.num_classes} but {config.dataset} has label {largest_label}")
     if train.steps_per_epoch(config.batch_size) == 0:
         raise errors.ConfigError(f"--batch_size={config.batch_size} exceeds the {train.num_examples} training examples")
-    return train, test
+    return RunData(train, validation, test, validation_source(plan))
+
+
+def _check_hold_out(count: int, available: int) -> None:
+    if count >= available:
+        raise errors.ConfigError(f"--validation_examples={count} leaves no training examples (the training split "
+                                 f"holds {available}); hold out fewer, or 0 for no validation set")
+
+
+def _on_device(plan: RunPlan, mesh: Mesh):
+    config, classes = plan.config, plan.class_ids  # --classes: these only, relabelled 0..k-1
+    replicated, sharded = parallel.replicated(mesh), parallel.batch_sharded(mesh)
+    train_images, train_labels = load_split(plan.dataset, "train", config.data_dir)
+    if config.validation_split:
+        validation = load_split(plan.dataset, config.validation_split, config.data_dir)
+    elif config.validation_examples:
+        _check_hold_out(config.validation_examples, len(train_labels))
+        cut = len(train_labels) - config.validation_examples
+        validation = train_images[cut:], train_labels[cut:]
+        train_images, train_labels = train_images[:cut], train_labels[:cut]
+    else:
+        validation = None
+    train_images, train_labels = subsets.select_classes(train_images, train_labels, classes)
+    train_images, train_labels = subsets.sample_examples(train_images, train_labels, config.train_examples, config.seed)
+    test = subsets.select_classes(*load_split(plan.dataset, "test", config.data_dir), classes)
+    if validation is not None:
+        validation = DeviceDataset(*subsets.select_classes(*validation, classes), replicated, sharded)
+    largest_label = int(np.max(train_labels))
+    return (DeviceDataset(train_images, train_labels, replicated, sharded), validation,
+            DeviceDataset(*test, replicated, sharded), largest_label)
+
+
+def _streamed(plan: RunPlan, mesh: Mesh):
+    config, sharded = plan.config, parallel.batch_sharded(mesh)
+
+    def stream(split):
+        return streaming.StreamingDataset(streaming.StreamSpec(config.dataset, split, config.data_dir), sharded)
+
+    train_split, validation = "train", None
+    if config.validation_split:
+        validation = stream(config.validation_split)
+    elif config.validation_examples:
+        _check_hold_out(config.validation_examples, stream("train").num_examples)
+        train_split = f"train[:-{config.validation_examples}]"
+        validation = stream(f"train[-{config.validation_examples}:]")
+    largest_label = plan.dataset.num_classes - 1  # the catalogue's, without reading the data
+    return stream(train_split), validation, stream("test"), largest_label

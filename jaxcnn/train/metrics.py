@@ -5,9 +5,9 @@ writes, so multi-host runs print once.
 """
 
 import json
+import os
 import pathlib
 import sys
-import time
 
 import jax
 import tensorflow as tf  # already loaded by TFDS; its summary ops write TensorBoard's format
@@ -66,53 +66,92 @@ def say(message: str) -> None:
         print(message, flush=True)
 
 
-def epoch_summary_line(epoch: int, epochs: int, train: dict, test: dict, seconds: float, images_per_s: float) -> str:
-    tta = f"tta acc {100 * test['tta_accuracy']:6.2f}%  " if "tta_accuracy" in test else ""  # --tta: beside, not instead
+def _split_part(name: str, metrics: dict) -> str:
+    tta = f" (tta {100 * metrics['tta_accuracy']:.2f}%)" if "tta_accuracy" in metrics else ""  # beside, not instead
+    return f"{name} loss {metrics['loss']:.4f} acc {100 * metrics['accuracy']:6.2f}%{tta}  "
+
+
+def epoch_summary_line(epoch: int, epochs: int, train: dict, validation: dict | None, test: dict, seconds: float,
+                       images_per_s: float, *, new_best: bool = False, compile_seconds: float | None = None) -> str:
+    """One line per epoch: train, validation (marked * when it is the best so far) and test numbers, time."""
+    validation_part = _split_part("val", validation).rstrip() + ("* " if new_best else "  ") if validation else ""
+    compiled = f", +{compile_seconds:.1f}s compiling" if compile_seconds is not None else ""
     return (
-        f"epoch {epoch:>3}/{epochs}  train loss {train['loss']:.4f} acc {100 * train['accuracy']:6.2f}%  "
-        f"test loss {test['loss']:.4f} acc {100 * test['accuracy']:6.2f}%  {tta}"
-        f"time {seconds:6.1f}s  ({images_per_s:,.0f} img/s)"
+        f"epoch {epoch:>3}/{epochs}  {_split_part('train', train)}{validation_part}{_split_part('test', test)}"
+        f"time {seconds:6.1f}s{compiled}  ({images_per_s:,.0f} img/s)"
     )
 
 
-class MetricsWriter:
-    """Appends metrics to workdir/metrics.jsonl and to TensorBoard event files in workdir/tensorboard.
+class MetricsFileError(errors.UserError):
+    """metrics.jsonl holds something that is not this run's record."""
 
-    A resumed run replays the steps after its checkpoint; a step already in metrics.jsonl (written before
-    the process died, and bitwise the same when replayed) is not written twice.
+
+def read_rows(path: pathlib.Path) -> list[dict]:
+    """The rows of a run's metrics.jsonl (empty when it does not exist). Each must be a JSON object with an
+    integer step and epoch; anything else is a one-line error, never adopted. A last line cut short without its
+    newline (a kill while an older jaxcnn appended to the file) is dropped with a warning: the resumed run
+    writes that epoch again."""
+    if not path.exists():
+        return []
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as err:
+        raise MetricsFileError(f"{path} cannot be read ({err}); restore it or move it aside") from None
+    lines = text.splitlines()
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            row = json.loads(line)
+            if not (isinstance(row, dict) and all(isinstance(row.get(k), int) and row[k] >= 0 for k in ("step", "epoch"))):
+                raise ValueError("not an object with the integer step and epoch of a metrics row")
+        except ValueError as err:
+            if number == len(lines) and not text.endswith("\n"):
+                say(f"warning: {path} ended in a line cut short ({line[:60]!r}); dropped it, the epoch is rewritten")
+                break
+            raise MetricsFileError(f"{path} line {number} is not a jaxcnn metrics row ({str(err).splitlines()[0]}: "
+                                   f"{line[:60]!r}); restore the file, or move it aside to start a new record") from None
+        rows.append(row)
+    return rows
+
+
+class MetricsWriter:
+    """Keeps workdir/metrics.jsonl (one row per epoch, rewritten whole and renamed into place, so a kill never
+    leaves half a row) and TensorBoard event files in workdir/tensorboard, and draws workdir/curves.png.
+
+    A row for a step already recorded is not written again: a resumed run that replays an epoch (or finishes one
+    whose row a kill prevented) ends with the same rows as a run that never stopped. Every process holds the
+    rows (multi-host processes make the same selection from them); process 0 writes.
     """
 
     def __init__(self, workdir: pathlib.Path):
         self.enabled = jax.process_index() == 0
         self.path = workdir / "metrics.jsonl"
         self._tb = None
-        self._rows = []  # everything in metrics.jsonl, read once: the curves are redrawn from it each epoch
-        if self.enabled and self.path.exists():
-            text = self.path.read_text()
-            self._rows = viz.parse_metrics(text)
-            if text and not text.endswith("\n"):  # a line cut short by a kill: end it, so the next one is whole
-                with self.path.open("a") as f:
-                    f.write("\n")
+        self.rows = read_rows(self.path)  # read by every process before any epoch ends: no process writes yet
         if self.enabled:
             self._tb = tf.summary.create_file_writer(str(workdir / "tensorboard"))
 
-    def write(self, step: int, metrics: dict) -> None:
-        if not self.enabled or any(row.get("step") == step for row in self._rows):
+    def write(self, row: dict) -> None:
+        """Record `row` (with its step and epoch) unless its step is recorded already."""
+        if any(existing["step"] == row["step"] for existing in self.rows):
             return
-        row = {"step": step, "time": time.time(), **metrics}
-        self._rows.append(row)
-        with self.path.open("a") as f:
-            f.write(json.dumps(row) + "\n")
+        self.rows.append(row)
+        self.rows.sort(key=lambda r: r["step"])
+        if not self.enabled:
+            return
+        partial = self.path.with_name(f".{self.path.name}.partial")
+        partial.write_text("".join(json.dumps(r) + "\n" for r in self.rows))
+        os.replace(partial, self.path)
         with self._tb.as_default():
-            for name, value in metrics.items():
-                if isinstance(value, (int, float)):
-                    tf.summary.scalar(name, value, step=step)
+            for name, value in row.items():
+                if isinstance(value, (int, float)) and name not in ("step", "time"):
+                    tf.summary.scalar(name, value, step=row["step"])
         self._tb.flush()
 
     def plot(self) -> None:
-        """Redraw workdir/curves.png from everything in metrics.jsonl (resumed runs included)."""
-        if self.enabled and self._rows:
-            viz.plot_training_curves(self._rows, self.path.with_name("curves.png"))
+        """Redraw workdir/curves.png from every row (resumed runs included)."""
+        if self.enabled and self.rows:
+            viz.plot_training_curves(self.rows, self.path.with_name("curves.png"))
 
     def close(self) -> None:
         if self._tb is not None:

@@ -2,7 +2,9 @@
 (moved, never deleted) when the user asks for a new run in it, and read back as a trained run (for transfer
 learning and inspection) without writing anything.
 
-    workdir/config.json           the config the run was started with (checked on resume)
+    workdir/config.json           the run's settings (checked on every start; changed only on purpose)
+    workdir/history.jsonl         each start / resume / settings change, with code and package versions
+    workdir/.lock                 held by the running run (jaxcnn.train.lock)
     workdir/archive/<utc>/        an earlier run's files, moved there by --new_run
 """
 
@@ -19,6 +21,7 @@ from jax.experimental import multihost_utils
 from jaxcnn import errors, transfer
 from jaxcnn.train import checkpoint
 from jaxcnn.train.config import TrainConfig, identity_differences
+from jaxcnn.train.lock import LOCK_FILE
 from jaxcnn.train.plan import RunPlan, abstract_state, resolve
 
 CONFIG_FILE = "config.json"
@@ -30,7 +33,7 @@ def prepare_workdir(workdir) -> pathlib.Path:
     workdir = pathlib.Path(workdir).absolute()
     try:
         workdir.mkdir(parents=True, exist_ok=True)
-        probe = workdir / f".write_test{jax.process_index()}"
+        probe = workdir / f".write_test-{os.getpid()}-{jax.process_index()}"  # unique: runs may start together
         probe.write_text("ok")
         probe.unlink()
     except OSError as err:
@@ -45,7 +48,8 @@ def archive_previous_run(workdir: pathlib.Path) -> pathlib.Path | None:
     folder, or None when there was nothing to move. Process 0 moves; every process waits for it."""
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     destination = workdir / ARCHIVE_DIR / stamp
-    entries = sorted(p for p in workdir.iterdir() if p.name != ARCHIVE_DIR and not p.name.startswith(".write_test"))
+    entries = sorted(p for p in workdir.iterdir()
+                     if p.name not in (ARCHIVE_DIR, LOCK_FILE) and not p.name.startswith(".write_test"))
     if entries and jax.process_index() == 0:
         destination.mkdir(parents=True)
         for entry in entries:
@@ -55,27 +59,57 @@ def archive_previous_run(workdir: pathlib.Path) -> pathlib.Path | None:
     return destination if entries else None
 
 
-def write_or_check_config(workdir: pathlib.Path, config: TrainConfig, resuming: bool) -> None:
-    """Record the run's config; on resume, refuse one that trains a different model or dataset."""
+def check_config(workdir: pathlib.Path, config: TrainConfig, *, allow_change: bool = False) -> list[str]:
+    """Record the run's settings in config.json, or check them against those recorded there.
+
+    A run whose settings differ in anything that changes its numbers is refused with the differences named,
+    unless `allow_change` (--allow_config_change): then config.json takes the new settings and the differences
+    are returned for the run's history. A config.json that is not a run's settings is refused, never adopted;
+    so are checkpoints without a config.json. Returns [] when nothing changed.
+    """
     path = workdir / CONFIG_FILE
-    if resuming and path.exists():
-        try:
-            saved = json.loads(path.read_text())
-        except (OSError, ValueError) as err:
-            raise errors.CheckpointError(
-                f"{path} cannot be read ({err}); it records what this workdir trains: restore it, or pass "
-                "--new_run to archive the old run and start a new one"
-            ) from None
-        differences = identity_differences(saved, config)
-        if differences:
-            raise errors.CheckpointError(
-                f"{workdir} holds a run with a different setup ({'; '.join(differences)}); restore the original "
-                "flags, use a new --workdir, or pass --new_run to archive the old run and start a new one"
-            )
-    if not path.exists() and jax.process_index() == 0:
+    differences, write = _config_differences(workdir, config, allow_change)
+    if jax.process_count() > 1:  # every process has read config.json before process 0 may replace it
+        multihost_utils.sync_global_devices("jaxcnn read config.json")
+    if write and jax.process_index() == 0:
         partial = path.with_name(f".{CONFIG_FILE}.partial")  # written whole, then renamed: never half a file
         partial.write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n")
         os.replace(partial, path)
+    if jax.process_count() > 1:
+        multihost_utils.sync_global_devices("jaxcnn wrote config.json")
+    return differences
+
+
+def _config_differences(workdir: pathlib.Path, config: TrainConfig, allow_change: bool) -> tuple[list[str], bool]:
+    """(the identity differences to config.json, whether config.json is to be written); refusals raise."""
+    path = workdir / CONFIG_FILE
+    if not path.exists():
+        if checkpoint.saved_steps(workdir):
+            raise errors.CheckpointError(
+                f"{workdir} holds checkpoints but no {CONFIG_FILE} saying how they were trained; restore it, or pass "
+                "--new_run to archive the old run and start a new one")
+        return [], True
+    differences = identity_differences(read_config(path), config)
+    if differences and not allow_change:
+        raise errors.CheckpointError(
+            f"{workdir} holds a run with other settings ({'; '.join(differences)}); rerun with the original flags, "
+            "pass --allow_config_change to continue it with these on purpose (recorded in its history.jsonl), use "
+            "a new --workdir, or pass --new_run to archive the old run and start a new one")
+    return differences, bool(differences)
+
+
+def read_config(path: pathlib.Path) -> dict:
+    """config.json's settings, checked (known fields of the right types); a one-line error otherwise."""
+    try:
+        saved = json.loads(path.read_text())
+        TrainConfig.from_dict(saved)  # types checked
+    except (OSError, ValueError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise errors.CheckpointError(
+            f"{path} is not a jaxcnn run's settings ({reason}); it records what this workdir trains: restore it, "
+            "or pass --new_run to archive the workdir's files and start a new run"
+        ) from None
+    return saved
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,7 +119,7 @@ class TrainedRun:
     workdir: pathlib.Path
     plan: RunPlan
     step: int
-    source: str  # "best" (highest test accuracy) or "checkpoints" (newest)
+    source: str  # "best" (selected on validation) or "checkpoints" (newest)
     params: dict
     batch_stats: dict
 

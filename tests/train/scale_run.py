@@ -9,6 +9,10 @@ XLA_FLAGS=--xla_force_host_platform_device_count=N (and, for multi-host, one pro
         the real command line, experiments.mnist.main(argv)
     SCALE_RUN_SIGNAL_AT_STEP=KILL:N python tests/train/scale_run.py cli ...
         the same, but the process sends itself SIGKILL (or TERM, INT) as soon as training reaches step N
+    SCALE_RUN_KILL_AT=after_latest_save:N python tests/train/scale_run.py cli ...
+        SIGKILL at an end-of-epoch boundary of step N: after_latest_save (once the end-of-epoch checkpoint is
+        complete), after_metrics_row (once its row is in metrics.jsonl), during_best_save (while best/ is being
+        written)
 
 Both train on TFDS's mock MNIST (random images, fixed seed: the same data in every process; see
 `tests/tfds_mock.py`), and can use the model `smooth_bn_net` registered here. `read_checkpoint` loads a
@@ -24,13 +28,14 @@ import tempfile
 MOCK_EXAMPLES = 64
 
 
-def read_checkpoint(workdir, step: int | None = None) -> dict:
-    """{'params', 'batch_stats', 'opt_state', 'step', ...} of the checkpoint (latest unless `step`) as NumPy."""
+def read_checkpoint(workdir, step: int | None = None, folder: str = "checkpoints") -> dict:
+    """{'params', 'batch_stats', 'opt_state', 'step', ...} of the checkpoint (latest unless `step`) in
+    workdir/`folder` as NumPy."""
     import jax
     import numpy as np
     import orbax.checkpoint as ocp
 
-    root = pathlib.Path(workdir) / "checkpoints"
+    root = pathlib.Path(workdir) / folder
     step = step if step is not None else max(int(p.name) for p in root.iterdir() if p.name.isdigit())
     checkpointer = ocp.StandardCheckpointer()
     path = root / str(step) / "state"
@@ -112,6 +117,38 @@ def _signal_at_step(signal_name: str, step: int) -> None:
     parallel.JitDataParallel.compile = compile_with_signal
 
 
+def _kill_at_boundary(point: str, step: int) -> None:
+    """SIGKILL this process at an end-of-epoch boundary (`point`) of step `step` (see the module docstring)."""
+    import os
+    import signal
+
+    from jaxcnn.train import checkpoint, metrics
+
+    def kill():
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    save, save_best, write = checkpoint.Checkpointer.save, checkpoint.Checkpointer.save_best, metrics.MetricsWriter.write
+
+    def save_then_kill(self, state, **kwargs):
+        save(self, state, **kwargs)
+        if point == "after_latest_save" and kwargs.get("record") and int(state.step) == step:
+            self.wait()
+            kill()
+
+    def save_best_then_kill(self, state):
+        save_best(self, state)  # asynchronous: the best checkpoint is being written when the process dies
+        if point == "during_best_save" and int(state.step) == step:
+            kill()
+
+    def write_then_kill(self, row):
+        write(self, row)
+        if point == "after_metrics_row" and row["step"] == step:
+            kill()
+
+    checkpoint.Checkpointer.save, checkpoint.Checkpointer.save_best = save_then_kill, save_best_then_kill
+    metrics.MetricsWriter.write = write_then_kill
+
+
 def _runs(spec: str) -> None:
     import jax
 
@@ -133,6 +170,9 @@ def main(argv: list[str]) -> None:
     if os.environ.get("SCALE_RUN_SIGNAL_AT_STEP"):
         signal_name, step = os.environ["SCALE_RUN_SIGNAL_AT_STEP"].split(":")
         _signal_at_step(signal_name, int(step))
+    if os.environ.get("SCALE_RUN_KILL_AT"):
+        point, step = os.environ["SCALE_RUN_KILL_AT"].split(":")
+        _kill_at_boundary(point, int(step))
     # One folder for every process and run: it only ever holds the empty builder folders the mock needs.
     with mock_data(MOCK_EXAMPLES, pathlib.Path(tempfile.gettempdir()) / "jaxcnn-tfds-mock"):
         if argv[0] == "runs":

@@ -56,18 +56,24 @@ def test_round_trip_restores_every_leaf_exactly(tmp_path):
         _assert_trees_equal(_state(2), saved)  # the target really was different
 
 
-def test_keeps_latest_n_and_the_best_by_accuracy(tmp_path):
+def test_keeps_latest_n_and_the_best_it_is_given_and_an_epoch_record(tmp_path):
     checkpointer = Checkpointer(tmp_path, keep=2)
     state = _state(0)
-    for step, accuracy in [(10, 0.5), (20, 0.9), (30, 0.7), (40, 0.8)]:
+    for step in (10, 20, 30, 40):
         state = state.replace(step=np.int32(step))
-        checkpointer.save(state, force=True)
-        checkpointer.save_best(state, accuracy)
+        checkpointer.save(state, force=True, record={"step": step, "epoch": step // 10} if step != 40 else None)
+        if step in (10, 20):  # the loop decides what is best (jaxcnn.train.selection)
+            checkpointer.save_best(state)
     checkpointer.wait()
     assert checkpointer.latest_step() == 40
     assert sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir()) == [30, 40]
     assert checkpointer.best_step() == 20
+    assert sorted(p.name for p in (tmp_path / "best").iterdir()) == ["20"]
     assert int(checkpointer.restore_best(_state(0)).step) == 20
+    restored = Checkpointer(tmp_path).restore(_state(0))
+    assert restored.step == 40 and restored.record is None  # a mid-epoch save carries no record
+    (tmp_path / "checkpoints" / "40").rename(tmp_path / "moved-40")
+    assert Checkpointer(tmp_path).restore(_state(0)).record == {"step": 30, "epoch": 3}
 
 
 def test_checksums_change_with_any_single_bit():
@@ -139,16 +145,26 @@ def test_a_class_count_mismatch_names_the_layer_and_both_shapes_and_moves_nothin
     assert not (tmp_path / "damaged").exists()
 
 
-def test_too_little_free_space_refuses_before_writing(tmp_path, monkeypatch):
-    _save_steps(tmp_path, [10])
+@pytest.mark.parametrize("earlier", [[10], []])
+def test_too_little_free_space_refuses_before_writing_scaled_to_the_checkpoint(tmp_path, monkeypatch, earlier):
+    _save_steps(tmp_path, earlier)
     checkpointer = Checkpointer(tmp_path)
+    state = _state(20).replace(step=np.int32(20))
+    size = sum(x.nbytes for x in jax.tree.leaves(state))
     usage = shutil.disk_usage(tmp_path)
-    monkeypatch.setattr(checkpoint_lib.shutil, "disk_usage", lambda path: usage._replace(free=2**20))
-    with pytest.raises(errors.CheckpointError,
-                       match=r"not enough disk space to checkpoint step 20 .* MiB needed, 1 MiB free; "
-                             r"the checkpoint at step 10 is intact"):
-        checkpointer.save(_state(20).replace(step=np.int32(20)), force=True)
-    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["10"]
+    monkeypatch.setattr(checkpoint_lib.shutil, "disk_usage", lambda path: usage._replace(free=size))
+    after = ("the checkpoint at step 10 is intact: free some space and rerun to resume from it" if earlier else
+             "no checkpoint was saved yet: free some space and rerun to start the run again")
+    with pytest.raises(errors.CheckpointError, match=r"not enough disk space to checkpoint step 20 .* MiB needed, "
+                                                     r"[0-9.]+ MiB free; " + after):
+        checkpointer.save(state, force=True)
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [str(s) for s in earlier]
+    fraction, minimum = checkpoint_lib.FREE_SPACE_MARGIN
+    monkeypatch.setattr(checkpoint_lib.shutil, "disk_usage",
+                        lambda path: usage._replace(free=int(size + max(fraction * size, minimum)) + 1))
+    checkpointer.save(state, force=True)  # a small volume that holds the checkpoint is not refused
+    checkpointer.wait()
+    assert checkpointer.latest_step() == 20
 
 
 def test_a_write_error_during_saving_is_one_line_naming_the_intact_checkpoint(tmp_path, monkeypatch):
@@ -160,14 +176,14 @@ def test_a_write_error_during_saving_is_one_line_naming_the_intact_checkpoint(tm
 
     monkeypatch.setattr(checkpointer._latest, "save", full_disk)
     with pytest.raises(errors.CheckpointError, match=r"at step 20 .* failed: the disk is full; "
-                                                     r"the checkpoint at step 10 is intact"):
+                                                     r"the checkpoint at step 10 is intact: free some space and "
+                                                     r"rerun to resume from it"):
         checkpointer.save(_state(20).replace(step=np.int32(20)), force=True)
 
 
 @pytest.mark.parametrize("free_space_check", [True, False])
 def test_a_really_full_disk_is_one_line_and_keeps_the_earlier_checkpoint(mount_small_disk, monkeypatch, free_space_check):
     small_disk = mount_small_disk(3)
-    monkeypatch.setattr(checkpoint_lib, "FREE_SPACE_MARGIN_BYTES", 0)  # the default margin exceeds this disk
     states = _save_steps(small_disk, [10])
     checkpointer = Checkpointer(small_disk)
     if not free_space_check:  # reach the write error itself, as when the disk fills during the write

@@ -10,14 +10,14 @@ import pytest
 from absl import flags
 
 from experiments import common
-from jaxcnn.train.config import IDENTITY_FIELDS, RULES, TrainConfig, identity_differences
+from jaxcnn.train.config import EXECUTION_FIELDS, RULES, TrainConfig, identity_differences, identity_fields
 
 FIELDS = {field.name: field for field in dataclasses.fields(TrainConfig)}
 RULED = [name for name, field in FIELDS.items() if field.metadata["rule"]]
 CHOICES = [name for name, field in FIELDS.items() if field.metadata["choices"]]
 # A value each rule refuses, and one it accepts at its edge.
-REFUSED = {"positive": [0, -1], "non_negative": [-1], "fraction": [1, -0.1]}
-EDGE = {"positive": 1, "non_negative": 0, "fraction": 0}
+REFUSED = {"positive": [0, -1], "non_negative": [-1], "fraction": [1, -0.1], "seed": [-1, 2**31, 10**23]}
+EDGE = {"positive": 1, "non_negative": 0, "fraction": 0, "seed": 2**31 - 1}
 
 
 def test_a_default_config_has_no_problems():
@@ -30,12 +30,12 @@ def test_every_field_says_what_it_is_and_its_default_obeys_its_own_rules():
         assert field.metadata["rule"] in (None, *RULES), name
         if field.metadata["choices"]:
             assert field.default in field.metadata["choices"], name
-    assert set(RULED) == {"num_classes", "batch_size", "epochs", "learning_rate", "momentum", "warmup_epochs",
+    assert set(RULED) >= {"num_classes", "batch_size", "epochs", "learning_rate", "momentum", "warmup_epochs",
                           "weight_decay", "label_smoothing", "aux_loss_weight", "checkpoint_every_steps",
                           "keep_checkpoints", "log_every_steps", "grad_accum_steps", "train_examples",
-                          "backbone_lr_scale"}
-    assert set(CHOICES) == {"optimizer", "schedule", "parallel", "dtype", "input_pipeline"}
-    assert set(IDENTITY_FIELDS) <= set(FIELDS)
+                          "backbone_lr_scale", "seed", "validation_examples", "early_stopping_patience"}
+    assert {"optimizer", "schedule", "parallel", "dtype", "input_pipeline", "batchnorm_stats"} <= set(CHOICES)
+    assert set(EXECUTION_FIELDS) < set(FIELDS)
 
 
 @pytest.mark.parametrize("name", RULED)
@@ -73,9 +73,11 @@ def test_problems_lists_every_bad_field_in_field_order():
 
 
 def test_from_dict_ignores_unknown_keys_and_fills_missing_ones():
-    config = TrainConfig.from_dict({"model": "resnet20", "epochs": 3.0, "removed_long_ago": 7, "dataset": "cifar10"})
+    config = TrainConfig.from_dict({**TrainConfig().to_dict(), "model": "resnet20", "epochs": 3, "removed_long_ago": 7,
+                                     "dataset": "cifar10"})
     assert config == TrainConfig(model="resnet20", epochs=3.0, dataset="cifar10")
-    assert TrainConfig.from_dict({}) == TrainConfig()
+    assert type(config.epochs) is float
+    assert TrainConfig.from_dict(TrainConfig().to_dict()) == TrainConfig()
 
 
 def test_a_config_survives_its_json_round_trip():
@@ -86,13 +88,42 @@ def test_a_config_survives_its_json_round_trip():
     assert set(saved) == set(FIELDS)
 
 
-def test_identity_differences_name_what_is_trained_differently():
+def test_every_setting_that_changes_the_numbers_is_identity_and_execution_settings_are_not():
     current = TrainConfig(model="resnet20", classes="5-9")
-    saved = {**TrainConfig().to_dict(), "epochs": 99.0, "learning_rate": 1.0}  # how it trains: not identity
-    assert identity_differences(saved, current) == ["model: 'tiny_vgg' -> 'resnet20'", "classes: '' -> '5-9'"]
+    saved = {**TrainConfig().to_dict(), "epochs": 99.0, "learning_rate": 1.0}
+    assert identity_differences(saved, current) == ["model: 'tiny_vgg' -> 'resnet20'", "epochs: 99.0 -> 10.0",
+                                                    "learning_rate: 1.0 -> 0.1", "classes: '' -> '5-9'"]
     assert identity_differences(current.to_dict(), current) == []
-    assert identity_differences({"dataset": "fashion_mnist"}, TrainConfig()) == []  # missing: its default then
-    assert identity_differences({"train_examples": 500}, TrainConfig()) == ["train_examples: 500 -> 0"]
+    execution = {"checkpoint_every_steps": 7, "keep_checkpoints": 9, "log_every_steps": 3, "data_dir": "/elsewhere",
+                 "progress_bar": False, "init_from": "/moved/source"}
+    assert set(execution) == set(EXECUTION_FIELDS)
+    assert identity_differences({**TrainConfig().to_dict(), **execution}, TrainConfig()) == []
+    assert set(identity_fields()) == set(FIELDS) - set(EXECUTION_FIELDS)
+    for name in ("seed", "augment", "epochs", "dtype", "parallel", "validation_examples", "batchnorm_stats"):
+        assert name in identity_fields(), name
+
+
+def test_a_config_json_from_before_a_field_existed_means_what_it_meant_then():
+    old = {name: value for name, value in TrainConfig().to_dict().items()
+           if name not in ("validation_examples", "batchnorm_stats", "validation_split", "early_stopping_patience")}
+    assert TrainConfig.from_dict(old) == TrainConfig(validation_examples=0, batchnorm_stats="flax")
+    assert identity_differences(old, TrainConfig()) == ["validation_examples: 0 -> 5000",
+                                                        "batchnorm_stats: 'flax' -> 'pytorch'"]
+    assert identity_differences({"dataset": "fashion_mnist", "validation_examples": 5000, "batchnorm_stats": "pytorch"},
+                                TrainConfig()) == []
+
+
+@pytest.mark.parametrize("saved, message", [
+    ([], "it holds a JSON list, not the settings of a run"),
+    ({"epochs": "ten"}, "epochs is 'ten' where a number is expected"),
+    ({"seed": True}, "seed is True where an integer is expected"),
+    ({"progress_bar": 1}, "progress_bar is 1 where true or false is expected"),
+    ({"init_from": 3}, "init_from is 3 where a string or null is expected"),
+])
+def test_from_dict_refuses_values_of_the_wrong_type_with_one_line(saved, message):
+    with pytest.raises(ValueError) as caught:
+        TrainConfig.from_dict(saved)
+    assert str(caught.value) == message
 
 
 def _experiment_flags() -> flags.FlagValues:
@@ -112,7 +143,7 @@ def test_the_experiment_flags_are_generated_from_the_fields():
             assert fv[name].help == f"<{'|'.join(choices)}>: {field.metadata['help']}", name
         else:
             assert fv[name].help == field.metadata["help"], name
-    assert {"workdir", "new_run", "multihost"} <= set(fv)
+    assert {"workdir", "new_run", "allow_config_change", "multihost"} <= set(fv)
 
 
 def test_the_scripts_defaults_replace_the_fields_defaults():

@@ -1,10 +1,12 @@
-"""Fault injection: a run SIGKILLed at random steps and resumed each time ends bitwise equal to a run that
-never stopped: parameters, BatchNorm statistics, optimizer state, RNG, metric sums and metrics.jsonl.
+"""Fault injection: a run SIGKILLed again and again, in the middle of epochs and at every end-of-epoch boundary
+(after the end-of-epoch checkpoint, after its metrics row, while the best checkpoint is written, after the final
+checkpoint), and resumed each time, ends equal to a run that never stopped: parameters, BatchNorm statistics,
+optimizer state, RNG and metric sums bitwise, the same metrics.jsonl rows, and the same best/ checkpoint.
 
-The kills come from inside the process (tests/train/scale_run.py, SCALE_RUN_SIGNAL_AT_STEP): SIGKILL runs no
-handler and finishes no checkpoint, so the run loses everything since its last completed save, including
-asynchronous saves still being written, as when a machine dies. The model has BatchNorm and dropout and the
-policy random flips and crops, so every source of randomness a step has must come back exactly.
+The kills come from inside the process (tests/train/scale_run.py: SCALE_RUN_SIGNAL_AT_STEP, SCALE_RUN_KILL_AT):
+SIGKILL runs no handler and finishes no checkpoint, so the run loses everything since its last completed save,
+including asynchronous saves still being written, as when a machine dies. The model has BatchNorm and dropout
+and the policy random flips and crops, so every source of randomness a step has must come back exactly.
 """
 
 import json
@@ -21,19 +23,21 @@ import pytest
 
 from jaxcnn.data import fashion_mnist_offline
 
-from scale_run import read_checkpoint
+from scale_run import MOCK_EXAMPLES, read_checkpoint
 from test_parallel import finish, run_in_subprocess
 
-STEPS_PER_EPOCH, EPOCHS = 8, 3  # 64 mock examples, batch 8
+VALIDATION, BATCH, EPOCHS = 16, 8, 4
+STEPS_PER_EPOCH = (MOCK_EXAMPLES - VALIDATION) // BATCH  # 6
 TOTAL_STEPS = STEPS_PER_EPOCH * EPOCHS
-TIMING_KEYS = ("time", "epoch_seconds", "images_per_second")
+TIMING_KEYS = ("time", "epoch_seconds", "images_per_second", "compile_seconds")
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def _flags(tmp_path, workdir):
     return [f"--workdir={workdir}", f"--data_dir={tmp_path / 'tfds'}", "--dataset=mnist", "--model=dropout_bn_net",
-            "--batch_size=8", f"--epochs={EPOCHS}", "--learning_rate=0.05", "--augment=flip,crop2",
-            "--progress_bar=false", "--checkpoint_every_steps=3", "--log_every_steps=2", "--keep_checkpoints=2"]
+            f"--batch_size={BATCH}", f"--epochs={EPOCHS}", "--learning_rate=0.05", "--augment=flip,crop2",
+            f"--validation_examples={VALIDATION}", "--progress_bar=false", "--checkpoint_every_steps=4",
+            "--log_every_steps=2", "--keep_checkpoints=2"]
 
 
 def _metrics_without_timing(workdir):
@@ -41,26 +45,42 @@ def _metrics_without_timing(workdir):
     return [{k: v for k, v in row.items() if k not in TIMING_KEYS} for row in rows]
 
 
-def test_runs_killed_at_random_steps_and_resumed_end_bitwise_equal_to_an_uninterrupted_run(tmp_path):
+def _assert_checkpoints_equal(expected, actual, what):
+    for (path, want), got in zip(jax.tree_util.tree_leaves_with_path(expected), jax.tree.leaves(actual), strict=True):
+        np.testing.assert_array_equal(got, want, err_msg=f"{jax.tree_util.keystr(path)} {what}")
+
+
+def test_runs_killed_mid_epoch_and_at_every_epoch_boundary_end_equal_to_an_uninterrupted_run(tmp_path):
     reference_dir, killed_dir = tmp_path / "reference", tmp_path / "killed"
     reference = run_in_subprocess(["cli", *_flags(tmp_path, reference_dir)], devices=1)
-    kill_steps = sorted(random.Random(20261122).sample(range(1, TOTAL_STEPS + 1), 3))
-    for step in kill_steps:
-        process = run_in_subprocess(["cli", *_flags(tmp_path, killed_dir)], devices=1,
-                                    env_extra={"SCALE_RUN_SIGNAL_AT_STEP": f"KILL:{step}"})
+    mid_epoch = random.Random(20261202).choice([s for s in range(1, 2 * STEPS_PER_EPOCH) if s % STEPS_PER_EPOCH])
+    kills = [("SCALE_RUN_SIGNAL_AT_STEP", f"KILL:{mid_epoch}"),
+             ("SCALE_RUN_KILL_AT", f"during_best_save:{STEPS_PER_EPOCH}"),  # epoch 1 is always the best so far
+             ("SCALE_RUN_KILL_AT", f"after_latest_save:{2 * STEPS_PER_EPOCH}"),
+             ("SCALE_RUN_KILL_AT", f"after_metrics_row:{3 * STEPS_PER_EPOCH}"),
+             ("SCALE_RUN_KILL_AT", f"after_latest_save:{TOTAL_STEPS}")]  # after the final checkpoint
+    for variable, value in kills:
+        process = run_in_subprocess(["cli", *_flags(tmp_path, killed_dir)], devices=1, env_extra={variable: value})
         out, _ = process.communicate(timeout=300)
-        assert process.returncode == -signal.SIGKILL, f"expected a SIGKILL at step {step}:\n{out[-3000:]}"
+        assert process.returncode == -signal.SIGKILL, f"expected a SIGKILL at {value}:\n{out[-3000:]}"
     resumed = finish(run_in_subprocess(["cli", *_flags(tmp_path, killed_dir)], devices=1), timeout=300)
     assert "Resuming from checkpoint at step" in resumed, resumed[-3000:]
     finish(reference, timeout=300)
 
+    what = f"after kills at {[value for _, value in kills]}"
     expected, actual = read_checkpoint(reference_dir), read_checkpoint(killed_dir)
     assert int(expected["step"]) == int(actual["step"]) == TOTAL_STEPS
-    for (path, want), got in zip(jax.tree_util.tree_leaves_with_path(expected), jax.tree.leaves(actual), strict=True):
-        np.testing.assert_array_equal(got, want, err_msg=f"{jax.tree_util.keystr(path)} after kills at {kill_steps}")
+    _assert_checkpoints_equal(expected, actual, what)
     assert _metrics_without_timing(killed_dir) == _metrics_without_timing(reference_dir)
-    assert len(_metrics_without_timing(killed_dir)) == EPOCHS  # each epoch once, however often it was replayed
-    assert sorted(p.name for p in (killed_dir / "best").iterdir()) == sorted(p.name for p in (reference_dir / "best").iterdir())
+    assert [row["epoch"] for row in _metrics_without_timing(killed_dir)] == list(range(1, EPOCHS + 1))
+    assert all("validation_accuracy" in row and "test_accuracy" in row for row in _metrics_without_timing(killed_dir))
+    best = sorted(p.name for p in (reference_dir / "best").iterdir())
+    assert sorted(p.name for p in (killed_dir / "best").iterdir()) == best and len(best) == 1
+    _assert_checkpoints_equal(read_checkpoint(reference_dir, folder="best"), read_checkpoint(killed_dir, folder="best"),
+                              f"(best/) {what}")
+    summary = json.loads((killed_dir / "summary.json").read_text())
+    assert summary["selected_step"] == int(best[0]) and summary["selected_by"] == "validation accuracy"
+    assert (killed_dir / "curves.png").stat().st_size > 10_000
 
 
 @pytest.mark.slow
@@ -68,7 +88,7 @@ def test_runs_killed_at_random_steps_and_resumed_end_bitwise_equal_to_an_uninter
 def test_the_real_recipe_killed_from_outside_at_random_times_resumes_bitwise(tmp_path):
     """`kill -9` from outside at random moments of real Fashion-MNIST training with the quickstart recipe."""
     command = [sys.executable, "-u", "-m", "experiments.mnist",
-               f"--flagfile={ROOT / 'launch/flags/fashion_mnist_tiny_vgg.flags'}", "--epochs=0.4",
+               f"--flagfile={ROOT / 'launch/flags/fashion_mnist_tiny_vgg.flags'}", "--epochs=0.4", "--validation_examples=0",
                "--checkpoint_every_steps=25", "--log_every_steps=5", "--progress_bar=false"]
     reference = subprocess.run([*command, f"--workdir={tmp_path / 'reference'}"], capture_output=True, text=True,
                                timeout=900, cwd=ROOT)

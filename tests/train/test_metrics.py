@@ -32,13 +32,18 @@ def test_the_nonfinite_error_names_what_and_when_and_what_was_kept():
         "(step 0) is kept.")
 
 
-def test_the_epoch_line_shows_tta_accuracy_beside_the_plain_one():
+def test_the_epoch_line_shows_validation_marked_when_best_test_and_tta_beside_the_plain_one():
     train, test = {"loss": 0.51234, "accuracy": 0.8123}, {"loss": 0.4, "accuracy": 0.85}
-    assert metrics.epoch_summary_line(3, 10, train, test, 12.345, 4567.8) == (
+    assert metrics.epoch_summary_line(3, 10, train, None, test, 12.345, 4567.8) == (
         "epoch   3/10  train loss 0.5123 acc  81.23%  test loss 0.4000 acc  85.00%  time   12.3s  (4,568 img/s)")
-    with_tta = metrics.epoch_summary_line(10, 10, train, {**test, "tta_loss": 0.3, "tta_accuracy": 0.8612}, 1.0, 10.0)
-    assert with_tta == ("epoch  10/10  train loss 0.5123 acc  81.23%  test loss 0.4000 acc  85.00%  tta acc  86.12%  "
-                        "time    1.0s  (10 img/s)")
+    validation = {"loss": 0.45, "accuracy": 0.84}
+    assert metrics.epoch_summary_line(1, 10, train, validation, test, 2.0, 10.0, new_best=True, compile_seconds=7.25) == (
+        "epoch   1/10  train loss 0.5123 acc  81.23%  val loss 0.4500 acc  84.00%* test loss 0.4000 acc  85.00%  "
+        "time    2.0s, +7.2s compiling  (10 img/s)")
+    with_tta = metrics.epoch_summary_line(10, 10, train, validation, {**test, "tta_loss": 0.3, "tta_accuracy": 0.8612},
+                                          1.0, 10.0)
+    assert with_tta == ("epoch  10/10  train loss 0.5123 acc  81.23%  val loss 0.4500 acc  84.00%  test loss 0.4000 "
+                        "acc  85.00% (tta 86.12%)  time    1.0s  (10 img/s)")
 
 
 def _rows(workdir) -> list[dict]:
@@ -55,16 +60,15 @@ def _tensorboard_scalars(workdir) -> dict:
     return scalars
 
 
-def test_metrics_are_appended_as_rows_and_as_tensorboard_scalars(tmp_path):
+def test_metrics_are_kept_as_rows_and_as_tensorboard_scalars(tmp_path):
     writer = metrics.MetricsWriter(tmp_path)
-    writer.write(10, {"epoch": 1, "test_accuracy": 0.5, "train_loss": 1.25})
-    writer.write(20, {"epoch": 2, "test_accuracy": 0.75, "train_loss": 0.5, "note": "text is not a scalar"})
+    writer.write({"step": 10, "epoch": 1, "test_accuracy": 0.5, "train_loss": 1.25})
+    writer.write({"step": 20, "epoch": 2, "test_accuracy": 0.75, "train_loss": 0.5, "note": "text is not a scalar"})
     writer.close()
-    rows = _rows(tmp_path)
-    assert [row["step"] for row in rows] == [10, 20]
-    assert {k: v for k, v in rows[1].items() if k != "time"} == {
-        "step": 20, "epoch": 2, "test_accuracy": 0.75, "train_loss": 0.5, "note": "text is not a scalar"}
-    assert all(isinstance(row["time"], float) for row in rows)
+    assert _rows(tmp_path) == [{"step": 10, "epoch": 1, "test_accuracy": 0.5, "train_loss": 1.25},
+                               {"step": 20, "epoch": 2, "test_accuracy": 0.75, "train_loss": 0.5,
+                                "note": "text is not a scalar"}]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no partial file left
     assert _tensorboard_scalars(tmp_path) == {
         ("epoch", 10): 1.0, ("test_accuracy", 10): 0.5, ("train_loss", 10): 1.25,
         ("epoch", 20): 2.0, ("test_accuracy", 20): 0.75, ("train_loss", 20): 0.5,
@@ -73,33 +77,47 @@ def test_metrics_are_appended_as_rows_and_as_tensorboard_scalars(tmp_path):
 
 def test_a_resumed_run_does_not_write_a_step_twice(tmp_path):
     first = metrics.MetricsWriter(tmp_path)
-    first.write(10, {"test_accuracy": 0.5})
-    first.write(20, {"test_accuracy": 0.6})
+    first.write({"step": 10, "epoch": 1, "test_accuracy": 0.5})
+    first.write({"step": 20, "epoch": 2, "test_accuracy": 0.6})
     first.close()
     resumed = metrics.MetricsWriter(tmp_path)  # replays step 20 after restoring the checkpoint of step 10
-    resumed.write(20, {"test_accuracy": 0.6})
-    resumed.write(30, {"test_accuracy": 0.7})
-    resumed.write(30, {"test_accuracy": 0.7})
+    assert [row["step"] for row in resumed.rows] == [10, 20]
+    resumed.write({"step": 20, "epoch": 2, "test_accuracy": 0.61})  # already recorded: the first record stays
+    resumed.write({"step": 30, "epoch": 3, "test_accuracy": 0.7})
+    resumed.write({"step": 30, "epoch": 3, "test_accuracy": 0.7})
     resumed.close()
     assert [(row["step"], row["test_accuracy"]) for row in _rows(tmp_path)] == [(10, 0.5), (20, 0.6), (30, 0.7)]
-    assert sorted(step for tag, step in _tensorboard_scalars(tmp_path)) == [10, 20, 30]
+    assert sorted(step for tag, step in _tensorboard_scalars(tmp_path)) == [10, 10, 20, 20, 30, 30]
 
 
-def test_a_line_cut_by_a_kill_is_ended_so_the_next_row_is_whole(tmp_path):
-    (tmp_path / "metrics.jsonl").write_text('{"step": 10, "test_accuracy": 0.5}\n{"step": 20, "test_acc')
+def test_a_line_cut_short_by_an_older_version_is_dropped_with_a_warning(tmp_path, capsys):
+    (tmp_path / "metrics.jsonl").write_text('{"step": 10, "epoch": 1}\n{"step": 20, "test_acc')
     writer = metrics.MetricsWriter(tmp_path)
-    writer.write(20, {"test_accuracy": 0.6})  # the cut row was not written: this step is written again
+    assert "ended in a line cut short" in capsys.readouterr().out
+    writer.write({"step": 20, "epoch": 2, "test_accuracy": 0.6})  # the cut row is written again, whole
     writer.close()
-    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
-    assert lines[1] == '{"step": 20, "test_acc'  # kept as it was (the curves skip it), ended by a newline
-    assert [json.loads(line)["step"] for line in (lines[0], lines[2])] == [10, 20] and len(lines) == 3
+    assert _rows(tmp_path) == [{"step": 10, "epoch": 1}, {"step": 20, "epoch": 2, "test_accuracy": 0.6}]
+
+
+@pytest.mark.parametrize("line", ["5", '{"foo": 1}', '{"step": "ten", "epoch": 1}', '{"step": -1, "epoch": 0}',
+                                  "not json at all"])
+def test_a_foreign_or_damaged_metrics_file_is_refused_in_one_line_and_kept(tmp_path, line):
+    path = tmp_path / "metrics.jsonl"
+    path.write_text(f'{{"step": 10, "epoch": 1}}\n{line}\n')
+    before = path.read_bytes()
+    with pytest.raises(metrics.MetricsFileError) as raised:
+        metrics.MetricsWriter(tmp_path)
+    assert str(raised.value).startswith(f"{path} line 2 is not a jaxcnn metrics row (")
+    assert "\n" not in str(raised.value) and isinstance(raised.value, errors.UserError)
+    assert path.read_bytes() == before
 
 
 def test_the_curves_are_drawn_from_every_row(tmp_path):
     writer = metrics.MetricsWriter(tmp_path)
     for epoch in (1, 2, 3):
-        writer.write(10 * epoch, {"epoch": epoch, "train_loss": 1 / epoch, "test_loss": 1.2 / epoch,
-                                  "train_accuracy": 0.3 * epoch, "test_accuracy": 0.25 * epoch})
+        writer.write({"step": 10 * epoch, "epoch": epoch, "train_loss": 1 / epoch, "validation_loss": 1.1 / epoch,
+                      "test_loss": 1.2 / epoch, "train_accuracy": 0.3 * epoch, "validation_accuracy": 0.2 * epoch,
+                      "test_accuracy": 0.25 * epoch})
     writer.plot()
     writer.close()
     assert (tmp_path / "curves.png").stat().st_size > 10_000

@@ -29,7 +29,8 @@ def _free_port() -> int:
 def _flags(tmp_path, workdir, epochs):
     return [f"--workdir={workdir}", f"--data_dir={tmp_path / 'tfds'}", "--dataset=mnist", "--model=smooth_bn_net",
             "--batch_size=8", f"--epochs={epochs}", "--learning_rate=0.05", "--schedule=constant",
-            "--augment=flip,crop2", "--progress_bar=false", "--checkpoint_every_steps=5", "--keep_checkpoints=10"]
+            "--augment=flip,crop2", "--progress_bar=false", "--checkpoint_every_steps=5", "--keep_checkpoints=10",
+            "--validation_examples=16"]  # 48 training examples: 6 steps an epoch
 
 
 def _two_processes(tmp_path, workdir, epochs, *extra) -> list[str]:
@@ -47,7 +48,7 @@ def _start_reference(tmp_path, epochs):
     spec = [{"workdir": str(tmp_path / "reference"), "devices": None,
              "config": {"dataset": "mnist", "model": "smooth_bn_net", "batch_size": 8, "epochs": epochs,
                         "learning_rate": 0.05, "schedule": "constant", "augment": "flip,crop2",
-                        "progress_bar": False, "data_dir": str(tmp_path / "tfds")}}]
+                        "progress_bar": False, "data_dir": str(tmp_path / "tfds"), "validation_examples": 16}}]
     return run_in_subprocess(["runs", json.dumps(spec)], devices=4)
 
 
@@ -67,10 +68,12 @@ def test_two_processes_train_and_checkpoint_like_one_four_device_process(tmp_pat
     out = _two_processes(tmp_path, tmp_path / "multihost", 1)
     assert "on 4 cpu device(s) in 2 processes (--parallel=jit" in out[0], out[0][-3000:]
     assert "epoch   1/1" in out[0] and "epoch   1/1" not in out[1]  # only process 0 prints
-    assert sorted(int(p.name) for p in (tmp_path / "multihost" / "checkpoints").iterdir()) == [5, 8]
-    assert len((tmp_path / "multihost" / "metrics.jsonl").read_text().splitlines()) == 1  # written once
+    assert sorted(int(p.name) for p in (tmp_path / "multihost" / "checkpoints").iterdir()) == [5, 6]
+    rows = [json.loads(line) for line in (tmp_path / "multihost" / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == 1 and "validation_accuracy" in rows[0]  # written once
+    assert sorted(p.name for p in (tmp_path / "multihost" / "best").iterdir()) == ["6"]
     finish(reference)
-    _assert_same_training(tmp_path / "multihost", tmp_path / "reference", steps=8)
+    _assert_same_training(tmp_path / "multihost", tmp_path / "reference", steps=6)
 
 
 @pytest.mark.slow
@@ -78,12 +81,12 @@ def test_two_processes_resume_under_pmap_from_a_jit_checkpoint_like_an_uninterru
     reference, multi_dir = _start_reference(tmp_path, epochs=2), tmp_path / "multihost"
     _two_processes(tmp_path, multi_dir, 1)
     out = _two_processes(tmp_path, multi_dir, 2, "--parallel=pmap")
-    assert "Resuming from checkpoint at step 8 (epoch 2)" in out[0], out[0][-3000:]
+    assert "Resuming from checkpoint at step 6 (epoch 2)" in out[0], out[0][-3000:]
     assert "in 2 processes (--parallel=pmap" in out[0] and "epoch   2/2" in out[0]
-    assert sorted(int(p.name) for p in (multi_dir / "checkpoints").iterdir()) == [5, 8, 10, 15, 16]
+    assert sorted(int(p.name) for p in (multi_dir / "checkpoints").iterdir()) == [5, 6, 10, 12]
     assert [json.loads(line)["epoch"] for line in (multi_dir / "metrics.jsonl").read_text().splitlines()] == [1, 2]
     finish(reference)
-    _assert_same_training(multi_dir, tmp_path / "reference", steps=16)
+    _assert_same_training(multi_dir, tmp_path / "reference", steps=12)
 
 
 def test_sigterm_to_one_process_stops_both_at_the_same_step_with_a_checkpoint_and_they_resume(tmp_path):
@@ -104,8 +107,10 @@ def test_sigterm_to_one_process_stops_both_at_the_same_step_with_a_checkpoint_an
     assert sorted(int(p.name) for p in (workdir / "checkpoints").iterdir()) == [6]
 
     resumed = _two_processes(tmp_path, workdir, 2, "--log_every_steps=2", "--checkpoint_every_steps=1000")
-    assert "Resuming from checkpoint at step 6 (epoch 1)" in resumed[0], resumed[0][-3000:]
-    assert int(read_checkpoint(workdir)["step"]) == 16  # 2 epochs x 8 steps
+    assert "Resuming from checkpoint at step 6 (epoch 2)" in resumed[0], resumed[0][-3000:]
+    assert int(read_checkpoint(workdir)["step"]) == 12  # 2 epochs x 6 steps
+    rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    assert [row["epoch"] for row in rows] == [1, 2]  # epoch 1's row, cut off by the stop, written by the resume
 
 
 def test_half_given_multihost_flags_are_a_one_line_error(tmp_path):

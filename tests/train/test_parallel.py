@@ -58,7 +58,7 @@ def _config(tmp, **overrides):
     flip and crop2 draw keys per example."""
     return {"dataset": "mnist", "model": "smooth_bn_net", "batch_size": 8, "epochs": 1, "learning_rate": 0.05,
             "schedule": "constant", "augment": "flip,crop2", "progress_bar": False, "data_dir": str(tmp / "tfds"),
-            **overrides}
+            "validation_examples": 0, **overrides}
 
 
 def _train_in_8_device_process(tmp_path, runs: dict) -> dict:

@@ -15,7 +15,7 @@ from jaxcnn import errors, models, transfer
 from jaxcnn.train.config import TrainConfig
 from jaxcnn.train.plan import resolve
 from jaxcnn.train.workdir import (ARCHIVE_DIR, CONFIG_FILE, TrainedRun, archive_previous_run, load_trained,
-                                  prepare_workdir, write_or_check_config)
+                                  check_config, prepare_workdir)
 
 
 def _snapshot(root: pathlib.Path) -> dict:
@@ -94,37 +94,55 @@ def test_archiving_moves_every_file_of_the_previous_run_and_deletes_nothing(tmp_
     assert len(list((workdir / ARCHIVE_DIR).iterdir())) == 2
 
 
-def test_the_config_is_written_once_whole(tmp_path):
+def test_the_config_is_written_once_whole_and_execution_settings_may_change(tmp_path):
     config = TrainConfig(model="simple_cnn", classes="5-9")
-    write_or_check_config(tmp_path, config, resuming=False)
+    assert check_config(tmp_path, config) == []
     assert json.loads((tmp_path / CONFIG_FILE).read_text()) == config.to_dict()
     assert [p.name for p in tmp_path.iterdir()] == [CONFIG_FILE]  # no .partial file left
     first = (tmp_path / CONFIG_FILE).read_bytes()
-    # Resuming with other non-identity settings is allowed and keeps the record of how the run started.
-    write_or_check_config(tmp_path, TrainConfig(model="simple_cnn", classes="5-9", epochs=99.0), resuming=True)
-    write_or_check_config(tmp_path, TrainConfig(model="simple_cnn", classes="5-9", epochs=42.0), resuming=False)
+    moved = TrainConfig(model="simple_cnn", classes="5-9", data_dir="/mnt/data", keep_checkpoints=5, progress_bar=False)
+    assert check_config(tmp_path, moved) == []
     assert (tmp_path / CONFIG_FILE).read_bytes() == first
 
 
-def test_resuming_a_run_of_another_setup_is_refused_naming_the_differences(tmp_path):
-    write_or_check_config(tmp_path, TrainConfig(model="simple_cnn", classes="5-9"), resuming=False)
+def test_resuming_with_other_settings_is_refused_naming_the_differences(tmp_path):
+    check_config(tmp_path, TrainConfig(model="simple_cnn", classes="5-9"))
     before = _snapshot(tmp_path)
     with pytest.raises(errors.CheckpointError) as raised:
-        write_or_check_config(tmp_path, TrainConfig(model="tiny_vgg", classes="5-9", train_examples=500), resuming=True)
+        check_config(tmp_path, TrainConfig(model="tiny_vgg", classes="5-9", epochs=3.0, seed=4))
     assert str(raised.value) == (
-        f"{tmp_path} holds a run with a different setup (model: 'simple_cnn' -> 'tiny_vgg'; train_examples: 0 -> 500); "
-        "restore the original flags, use a new --workdir, or pass --new_run to archive the old run and start a new one")
+        f"{tmp_path} holds a run with other settings (model: 'simple_cnn' -> 'tiny_vgg'; epochs: 10.0 -> 3.0; "
+        "seed: 0 -> 4); rerun with the original flags, pass --allow_config_change to continue it with these on "
+        "purpose (recorded in its history.jsonl), use a new --workdir, or pass --new_run to archive the old run and "
+        "start a new one")
     assert _snapshot(tmp_path) == before
 
 
-def test_an_unreadable_config_on_resume_is_refused_and_kept(tmp_path):
-    (tmp_path / CONFIG_FILE).write_text("{not json")
+def test_a_change_made_on_purpose_is_returned_and_recorded_in_the_config(tmp_path):
+    check_config(tmp_path, TrainConfig(epochs=1.0))
+    assert check_config(tmp_path, TrainConfig(epochs=3.0), allow_change=True) == ["epochs: 1.0 -> 3.0"]
+    assert json.loads((tmp_path / CONFIG_FILE).read_text())["epochs"] == 3.0
+    assert check_config(tmp_path, TrainConfig(epochs=3.0)) == []
+
+
+@pytest.mark.parametrize("contents", ["{not json", "[]", '{"epochs": "ten"}', "\udcff".encode("utf-8", "surrogatepass")])
+def test_a_damaged_or_foreign_config_is_refused_in_one_line_and_kept(tmp_path, contents):
+    path = tmp_path / CONFIG_FILE
+    path.write_bytes(contents if isinstance(contents, bytes) else contents.encode())
+    before = path.read_bytes()
     with pytest.raises(errors.CheckpointError) as raised:
-        write_or_check_config(tmp_path, TrainConfig(), resuming=True)
+        check_config(tmp_path, TrainConfig())  # an empty workdir too: never adopted
     message = str(raised.value)
-    assert message.startswith(f"{tmp_path / CONFIG_FILE} cannot be read (") and "\n" not in message
-    assert message.endswith("restore it, or pass --new_run to archive the old run and start a new one")
-    assert (tmp_path / CONFIG_FILE).read_text() == "{not json"
+    assert message.startswith(f"{path} is not a jaxcnn run's settings (") and "\n" not in message
+    assert message.endswith("restore it, or pass --new_run to archive the workdir's files and start a new run")
+    assert path.read_bytes() == before
+
+
+def test_checkpoints_without_a_config_are_refused(tmp_path):
+    (tmp_path / "checkpoints" / "40").mkdir(parents=True)
+    with pytest.raises(errors.CheckpointError, match="holds checkpoints but no config.json"):
+        check_config(tmp_path, TrainConfig())
+    assert not (tmp_path / CONFIG_FILE).exists()
 
 
 @pytest.mark.parametrize("contents, reason", [
