@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxcnn import errors
+from jaxcnn import errors, pooling_ops
 
 Padding = Union[str, int, Sequence[int], Sequence[Sequence[int]]]
 IntPair = Union[int, Sequence[int]]
@@ -314,6 +314,9 @@ def pool2d(x, kind: str, window: IntPair, stride: IntPair | None = None, padding
     _check_fits(where, f"{kind} pooling", hw, win, strides, pads, (1, 1))
     dims, steps, full_pads = (1, *win, 1), (1, *strides, 1), ((0, 0), *pads, (0, 0))
 
+    if kind in ("max", "min") and jnp.issubdtype(x.dtype, jnp.floating):
+        # strided slices with an argmax derivative: reduce_window's values and gradients, a much faster backward
+        return (pooling_ops.window_max if kind == "max" else pooling_ops.window_min)(x, win, strides, pads)
     if kind in ("max", "min"):
         if jnp.issubdtype(x.dtype, jnp.floating):
             init = -jnp.inf if kind == "max" else jnp.inf
@@ -456,20 +459,68 @@ class GlobalMaxPool(nn.Module):
 # ----------------------------------------------------------------------------------------------
 
 
-class BatchNorm(nn.BatchNorm):
-    """Batch normalisation (Ioffe & Szegedy 2015; note 001), statistics in collection `batch_stats`.
-
-    Same as `flax.linen.BatchNorm` with jaxcnn's defaults: `momentum=0.9`, i.e. running = 0.9 * running +
-    0.1 * batch (PyTorch's `momentum=0.1`; flax counts the other way round), `epsilon=1e-5` and float32
-    computation whatever the model's dtype. `use_scale` / `use_bias` switch gamma / beta off. Models and
-    blocks take it as their `norm` factory; `functools.partial(BatchNorm, axis_name="batch")` makes them
-    average statistics over that mapped axis (pmap / vmap), i.e. over the global batch.
-    """
+class FlaxBatchNorm(nn.BatchNorm):
+    """`flax.linen.BatchNorm` with jaxcnn's defaults (`momentum=0.9`, `epsilon=1e-5`, float32 computation): the
+    running variance follows the biased batch variance, computed in one pass as E[x^2] - E[x]^2. jaxcnn 0.1's
+    numbers; `--batchnorm_stats=flax` trains with it."""
 
     momentum: float = 0.9
     epsilon: float = 1e-5
     dtype: Any = jnp.float32
     param_dtype: Any = jnp.float32
+
+
+class BatchNorm(FlaxBatchNorm):
+    """Batch normalisation (Ioffe & Szegedy 2015; note 001) with PyTorch's meaning, statistics in `batch_stats`.
+
+    Training normalises with the batch mean and biased variance, computed in two passes (mean, then the mean
+    squared deviation), which stays precise when activations sit far from zero; the running variance follows
+    the unbiased batch variance (n / (n - 1) times it, n = examples x positions), as `torch.nn.BatchNorm2d`'s
+    does. `momentum=0.9` means running = 0.9 * running + 0.1 * batch (PyTorch's `momentum=0.1`; flax counts the
+    other way round). Same parameters, statistics and settings as `FlaxBatchNorm` (flax's), so checkpoints move
+    between the two; `functools.partial(BatchNorm, axis_name="batch")` computes the statistics over that mapped
+    axis (pmap / vmap), i.e. over the global batch. Float32 computation whatever the model's dtype.
+    """
+
+    @nn.compact
+    def __call__(self, x, use_running_average: bool | None = None, *, mask=None):
+        if mask is not None:
+            raise ValueError("jaxcnn's BatchNorm takes no mask; use FlaxBatchNorm for masked statistics")
+        use_running_average = nn.merge_param("use_running_average", self.use_running_average, use_running_average)
+        axis = self.axis % x.ndim
+        reduction_axes = tuple(i for i in range(x.ndim) if i != axis)
+        stats_shape = [1 if i != axis else x.shape[axis] for i in range(x.ndim)]
+        ra_mean = self.variable("batch_stats", "mean", lambda: jnp.zeros((x.shape[axis],), jnp.float32))
+        ra_var = self.variable("batch_stats", "var", lambda: jnp.ones((x.shape[axis],), jnp.float32))
+        if use_running_average:
+            mean, var = ra_mean.value, ra_var.value
+        else:
+            mean, var, count = self._batch_stats(x.astype(jnp.float32), reduction_axes, stats_shape)
+            if not self.is_initializing():
+                unbiased = var * (count / jnp.maximum(count - 1, 1))
+                ra_mean.value = self.momentum * ra_mean.value + (1 - self.momentum) * mean
+                ra_var.value = self.momentum * ra_var.value + (1 - self.momentum) * unbiased
+        y = x.astype(jnp.float32) - mean.reshape(stats_shape)
+        multiplier = lax.rsqrt(var + self.epsilon)
+        if self.use_scale:
+            multiplier *= self.param("scale", self.scale_init, (x.shape[axis],), self.param_dtype)
+        y *= multiplier.reshape(stats_shape)
+        if self.use_bias:
+            y += self.param("bias", self.bias_init, (x.shape[axis],), self.param_dtype).reshape(stats_shape)
+        return y.astype(self.dtype)
+
+    def _batch_stats(self, x, reduction_axes, stats_shape):
+        """(mean, biased variance, examples x positions) over the batch, and over `axis_name` when mapped."""
+        axis_name = None if self.is_initializing() else self.axis_name
+        count = math.prod(x.shape[i] for i in reduction_axes)
+        mean = x.mean(reduction_axes)
+        if axis_name is not None:
+            mean = lax.pmean(mean, axis_name, axis_index_groups=self.axis_index_groups)
+            count = count * lax.psum(1, axis_name, axis_index_groups=self.axis_index_groups)
+        var = jnp.square(x - mean.reshape(stats_shape)).mean(reduction_axes)
+        if axis_name is not None:
+            var = lax.pmean(var, axis_name, axis_index_groups=self.axis_index_groups)
+        return mean, var, count
 
 
 # A module factory in flax's `ModuleDef` style: a class or `functools.partial` of one, called with the

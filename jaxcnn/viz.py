@@ -23,18 +23,27 @@ def parse_metrics(text: str) -> list[dict]:
 
 
 def plot_training_curves(rows: list[dict], out_path: pathlib.Path) -> pathlib.Path:
-    """Two panels, loss and accuracy, train vs test, against epoch; returns the PNG path."""
+    """Two panels, loss and accuracy, train vs validation (when the run has one) vs test, against epoch; the
+    title names the epoch selected on validation and its test accuracy. Returns the PNG path."""
     plt = _pyplot()
     epochs = [row["epoch"] for row in rows]
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
-    for split, style in (("train", "-o"), ("test", "-s")):
+    splits = [split for split in ("train", "validation", "test") if f"{split}_accuracy" in rows[0]]
+    for split, style in zip(splits, ("-o", "-^", "-s")):
         loss_ax.plot(epochs, [row[f"{split}_loss"] for row in rows], style, label=split)
         acc_ax.plot(epochs, [100 * row[f"{split}_accuracy"] for row in rows], style, label=split)
     loss_ax.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss")
-    acc_ax.set(xlabel="epoch", ylabel="accuracy (%)", title=f"accuracy (best test {100 * max(r['test_accuracy'] for r in rows):.2f}%)")
+    if "validation" in splits:
+        chosen = max(rows, key=lambda row: row["validation_accuracy"])  # the first of equals, as the run selects
+        title = (f"accuracy (selected on validation: epoch {chosen['epoch']}, "
+                 f"test {100 * chosen['test_accuracy']:.2f}%)")
+    else:
+        title = f"accuracy (no validation set; last test {100 * rows[-1]['test_accuracy']:.2f}%)"
+    acc_ax.set(xlabel="epoch", ylabel="accuracy (%)", title=title)
     for ax in (loss_ax, acc_ax):
         ax.grid(alpha=0.3)
         ax.legend()
+        ax.xaxis.set_major_locator(_integer_ticks())  # epochs are whole: no tick at 1.25
     return _save(fig, out_path, dpi=100)
 
 
@@ -74,6 +83,12 @@ def _pyplot():
     return plt
 
 
+def _integer_ticks():
+    from matplotlib.ticker import MaxNLocator
+
+    return MaxNLocator(integer=True)
+
+
 def _save(fig, out_path, dpi: int = 110) -> pathlib.Path:
     out_path = pathlib.Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -107,49 +122,71 @@ def plot_confusion_matrix(counts, class_names: list[str], out_path, title: str =
     return _save(fig, out_path)
 
 
-def plot_filters(kernel, out_path, title: str = "") -> pathlib.Path:
-    """Every output filter of a conv kernel [kh, kw, in, out]: RGB when the input has 3 channels, else its
-    input channels averaged; each filter scaled to its own range (what matters is its pattern)."""
+def plot_filters(kernel, out_path, title: str = "", max_filters: int = 64) -> pathlib.Path:
+    """The output filters of a conv kernel [kh, kw, in, out] (the first `max_filters`). With 3 input channels
+    each is drawn in RGB, scaled to its own range; otherwise its input channels are averaged and every filter
+    shares one colour scale (a colour bar of the weights, blue negative, red positive). The title says how many
+    of the filters are shown."""
     import numpy as np
 
     plt = _pyplot()
     kernel = np.asarray(kernel, np.float32)
-    filters = np.moveaxis(kernel, -1, 0)  # [out, kh, kw, in]
-    if filters.shape[-1] != 3:
+    total = kernel.shape[-1]
+    filters = np.moveaxis(kernel, -1, 0)[:max_filters]  # [shown, kh, kw, in]
+    rgb = filters.shape[-1] == 3
+    if rgb:
+        low = filters.min(axis=(1, 2, 3), keepdims=True)
+        high = filters.max(axis=(1, 2, 3), keepdims=True)
+        filters = (filters - low) / np.maximum(high - low, 1e-12)
+    else:
+        averaged = kernel.shape[2] > 1
         filters = filters.mean(axis=-1, keepdims=True)
-    low = filters.min(axis=(1, 2, 3), keepdims=True)
-    high = filters.max(axis=(1, 2, 3), keepdims=True)
-    filters = (filters - low) / np.maximum(high - low, 1e-12)
+        limit = float(np.abs(filters).max()) or 1.0
     columns = int(np.ceil(np.sqrt(len(filters))))
     rows = int(np.ceil(len(filters) / columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(0.9 * columns, 0.9 * rows + 0.4), squeeze=False,
-                             constrained_layout=True)
+    fig, axes = plt.subplots(rows, columns, figsize=(0.9 * columns + (0 if rgb else 1.0), 0.9 * rows + 0.6),
+                             squeeze=False, constrained_layout=True)
     for index, ax in enumerate(axes.flat):
         ax.axis("off")
         if index < len(filters):
             shown = filters[index]
-            ax.imshow(shown[..., 0] if shown.shape[-1] == 1 else shown, cmap="gray", interpolation="nearest")
-    fig.suptitle(title, fontsize=8)
+            image = ax.imshow(shown if rgb else shown[..., 0], interpolation="nearest",
+                              **({} if rgb else {"cmap": "RdBu_r", "vmin": -limit, "vmax": limit}))
+    if not rgb:
+        fig.colorbar(image, ax=axes, shrink=0.8, label="weight" + (" (input channels averaged)" if averaged else ""))
+    shown_text = f"all {total} filters" if len(filters) == total else f"{len(filters)} of {total} filters"
+    scale = "RGB, each filter scaled to its own range" if rgb else "one colour scale"
+    fig.suptitle(f"{title}\n{shown_text}; {scale}" if title else f"{shown_text}; {scale}", fontsize=8)
     return _save(fig, out_path)
 
 
 def plot_feature_maps(image, maps: list[tuple[str, "np.ndarray"]], out_path, channels: int = 8,
                       title: str = "") -> pathlib.Path:
     """One row per layer: the input image, then the first `channels` maps of that layer's H x W x C output,
-    labelled with its shape, so the shrinking maps and growing channel counts can be seen."""
+    labelled with its shape and "8 of 64 channels", on one colour scale per layer (its colour bar at the row's
+    end), so the shrinking maps, growing channel counts and activation sizes can be seen."""
     import numpy as np
 
     plt = _pyplot()
-    fig, axes = plt.subplots(len(maps), channels + 1, figsize=(1.1 * (channels + 1), 1.2 * len(maps) + 0.4),
-                             squeeze=False, constrained_layout=True)
+    fig, axes = plt.subplots(len(maps), channels + 2, figsize=(1.1 * (channels + 1) + 0.6, 1.2 * len(maps) + 0.5),
+                             squeeze=False, constrained_layout=True,
+                             gridspec_kw={"width_ratios": [1] * (channels + 1) + [0.12]})
     image = np.asarray(image, np.float32) / (255.0 if np.asarray(image).dtype == np.uint8 else 1.0)
     for row, (name, output) in enumerate(maps):
+        shown = min(channels, output.shape[-1])
+        low, high = float(output[..., :shown].min()), float(output[..., :shown].max())
         axes[row, 0].imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray", vmin=0, vmax=1)
-        axes[row, 0].set_ylabel(f"{name}\n{'x'.join(map(str, output.shape))}", fontsize=7)
+        axes[row, 0].set_ylabel(f"{name}\n{'x'.join(map(str, output.shape))}\n{shown} of {output.shape[-1]} "
+                                "channels", fontsize=7)
         for column in range(channels + 1):
             axes[row, column].set_xticks([])
             axes[row, column].set_yticks([])
-        for channel in range(min(channels, output.shape[-1])):
-            axes[row, channel + 1].imshow(output[..., channel], cmap="viridis", interpolation="nearest")
+        for channel in range(shown):
+            drawn = axes[row, channel + 1].imshow(output[..., channel], cmap="viridis", interpolation="nearest",
+                                                  vmin=low, vmax=high if high > low else low + 1e-6)
+        for column in range(shown + 1, channels + 1):
+            axes[row, column].axis("off")
+        fig.colorbar(drawn, cax=axes[row, -1])
+        axes[row, -1].tick_params(labelsize=6)
     fig.suptitle(title, fontsize=9)
     return _save(fig, out_path)

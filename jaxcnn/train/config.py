@@ -26,6 +26,7 @@ RULES = {
     "non_negative": (">= 0", lambda v: math.isfinite(v) and v >= 0),
     "fraction": ("in [0, 1)", lambda v: 0 <= v < 1),
     "seed": ("an integer in [0, 2**31)", lambda v: 0 <= v < 2**31),
+    "count_or_auto": (">= 0, or -1 for automatic", lambda v: v >= -1),
 }
 
 
@@ -74,11 +75,14 @@ class TrainConfig:
                            "or 0,2,4 (empty: all). With --input_pipeline=device.")
     train_examples: int = setting(0, "Train on a fixed random sample of this many training examples (0: all), drawn "
                                   "from --seed. With --input_pipeline=device.", rule="non_negative")
-    init_from: str | None = setting(None, "Transfer learning: the --workdir of a trained run; start from its backbone "
-                                    "(best checkpoint) with a new head. Same --model; any dataset classes.")
-    validation_examples: int = setting(5000, "Hold out this many examples of the training split for validation (the "
-                                       "split's last ones, fixed whatever --seed); 0: no validation set, nothing is "
-                                       "selected. Ignored with --validation_split.", rule="non_negative")
+    init_from: str | None = setting(None, "Transfer learning: the --workdir of a trained run, or pretrained weights "
+                                    "SOURCE:ARCH[:PATH] (torchvision:resnet50:resnet50-0676ba61.pth, "
+                                    "timm:resnet18.a1_in1k); start from its backbone (a run's best checkpoint) with a "
+                                    "new head. Same --model; any dataset classes.")
+    validation_examples: int = setting(-1, "Hold out this many examples of the training split for validation (the "
+                                       "split's last ones, fixed whatever --seed); -1: a tenth of the split, at most "
+                                       "5000; 0: no validation set, nothing is selected. Ignored with "
+                                       "--validation_split.", rule="count_or_auto")
     validation_split: str = setting("", "Validate on this split of the dataset instead (e.g. validation, for datasets "
                                     "that have one); empty: hold out --validation_examples.")
     early_stopping_patience: int = setting(0, "Stop after this many epochs without a new best validation accuracy "
@@ -95,6 +99,15 @@ class TrainConfig:
                               rule="non_negative")
     channels: int = setting(0, "Read images as 1 (grayscale) or 3 (RGB) channels (0: the dataset's own).",
                             rule="non_negative")
+    input_norm: str = setting("dataset", "Standardise images (on the device) with the dataset's per-channel mean "
+                              "and std, or with ImageNet's (torchvision's (0.485, 0.456, 0.406) / (0.229, 0.224, "
+                              "0.225)), which networks pretrained on ImageNet expect.", choices=("dataset", "imagenet"))
+    model_input_size: int = setting(0, "Resize each batch on the device, after augmentation, to this many pixels "
+                                    "square before the model (0: as stored), e.g. 64 to 224 for an ImageNet network "
+                                    "on 28x28 images; the dataset stays small in memory (--image_size resizes once, "
+                                    "at load).", rule="non_negative")
+    model_input_channels: int = setting(0, "3: repeat a grayscale image's channel to RGB on the device, for networks "
+                                        "pretrained on colour images (0: as stored).", rule="non_negative")
 
     def problems(self) -> list[str]:
         """One line per field whose value is out of its choices or range (empty when all are fine)."""

@@ -1,8 +1,8 @@
 """One run at a time in a workdir: an exclusive `flock` on workdir/.lock, held while the run lives.
 
-The kernel releases the lock when its process ends, however it ends (kill -9 included), so a lock left by a
+The kernel releases the lock when its process ends, however it ends (kill -9 included), so a lock file left by a
 dead run is never in the way and needs no clean-up guesswork; the file only says who holds it (host, pid,
-start time, command), for the refusal a second run prints. Multi-host, process 0 takes the lock for the whole
+start time, command), for the refusal a second run prints. A run that ends removes it. Multi-host, process 0 takes the lock for the whole
 run and every process learns the outcome, so all of them start or all stop with the same message.
 """
 
@@ -58,10 +58,20 @@ def _try_lock(path: pathlib.Path):
     except BlockingIOError:
         handle.close()
         return _describe_holder(path)
+    if not _still_at(path, handle):  # its holder removed the file after we opened it: lock the new one
+        handle.close()
+        return _try_lock(path)
     handle.truncate(0)
     handle.write(_holder_text())
     handle.flush()
     return handle
+
+
+def _still_at(path: pathlib.Path, handle) -> bool:
+    try:
+        return os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino
+    except FileNotFoundError:
+        return False
 
 
 @contextlib.contextmanager
@@ -78,5 +88,6 @@ def workdir_lock(workdir: pathlib.Path):
     try:
         yield
     finally:
-        if handle is not None:
-            handle.close()  # releases the lock; the note stays, harmless, until the next run replaces it
+        if handle is not None:  # removed while still locked, so a run that opened it meanwhile retries (_still_at)
+            (workdir / LOCK_FILE).unlink(missing_ok=True)
+            handle.close()

@@ -32,7 +32,9 @@ from jaxcnn.train.signals import StopFlag, TrainingInterrupted
 from jaxcnn.train.state import create_train_state
 from jaxcnn.train.step_log import StepLog
 from jaxcnn.train.steps import make_steps
-from jaxcnn.train.workdir import TrainedRun, archive_previous_run, check_config, load_trained, prepare_workdir
+from jaxcnn.train.init_source import load_init_source
+from jaxcnn.train.workdir import (TrainedRun, archive_previous_run, check_config, prepare_workdir,
+                                  write_config)
 
 __all__ = ["TrainingInterrupted", "train_and_evaluate"]
 
@@ -82,6 +84,7 @@ def train_and_evaluate(config: TrainConfig, workdir, *, devices=None, new_run: b
             metrics_lib.say(f"--new_run: moved the previous run's files to {archived}")
         changes = check_config(workdir, config, allow_change=allow_config_change)
         run, state, restored = _build_run(plan, mesh, workdir)
+        write_config(workdir, config)
         event = "settings changed on purpose" if changes else "resume" if restored else "start"
         provenance.record_event(workdir, event, int(state.step), **({"changes": changes} if changes else {}))
         if changes:
@@ -106,17 +109,17 @@ def _build_run(plan: RunPlan, mesh, workdir: pathlib.Path):
     config = plan.config
     model = build_model(plan)
     data_parallel = parallel.make_data_parallel(config.parallel, mesh)
-    variables = models.abstract_variables(model, plan.image_shape)  # shape errors in seconds, before any data
+    variables = models.abstract_variables(model, plan.model_input_shape)  # shape errors in seconds, before any data
     head = transfer_head(plan, model)  # the classifier (and aux heads) when transferring, else empty
     trained = None  # --init_from is read by a fresh run only: a resumed one needs no source
     if config.init_from and not saved_steps(workdir):
-        trained = load_trained(config.init_from)
+        trained = load_init_source(config.init_from)  # a run's workdir, or SOURCE:ARCH[:PATH] weights
         trained.check_backbone_fits(variables, head)
     data = make_datasets(plan, mesh)
     steps_per_epoch = data.train.steps_per_epoch(config.batch_size)
     tx = make_optimizer(config, steps_per_epoch, head)
     # Created by a compiled init, so parameters are born replicated on every device; float32 whatever --dtype.
-    state = data_parallel.create_state(lambda: create_train_state(model, tx, config.seed, plan.image_shape))
+    state = data_parallel.create_state(lambda: create_train_state(model, tx, config.seed, plan.model_input_shape))
     colour = colour_stats(config.dataset, config.data_dir) if plan.augment.needs_colour_stats else None  # pcaF
     axis_name = data_parallel.axis_name  # pmap: BatchNorm averages its statistics over the device axis
     steps = make_steps(step_recipe(plan, model, head, colour), tx, axis_name=axis_name,
@@ -145,8 +148,7 @@ def _starting_state(run: _Run, state, workdir: pathlib.Path, trained: TrainedRun
     backbone_size, head_size = transfer.count(state.params, head)
     scale = run.plan.config.backbone_lr_scale
     how = "frozen" if scale == 0 else "at the full learning rate" if scale == 1 else f"at {scale:g} x the learning rate"
-    metrics_lib.say(f"Transfer: backbone ({backbone_size:,} parameters) from {trained.workdir} ({trained.source} "
-                    f"checkpoint, step {trained.step}, {trained.plan.config.model} on {trained.plan.config.dataset}), "
+    metrics_lib.say(f"Transfer: backbone ({backbone_size:,} parameters) from {trained.origin}, "
                     f"trained {how}; new head {', '.join(sorted(head))} ({head_size:,} parameters)")
     return state, None
 
@@ -155,11 +157,13 @@ def _describe(run: _Run, mesh, workdir: pathlib.Path) -> None:
     config, data = run.plan.config, run.data
     processes = f" in {jax.process_count()} processes" if jax.process_count() > 1 else ""
     accumulation = f" ({config.grad_accum_steps} micro-batches per update)" if config.grad_accum_steps > 1 else ""
-    validation = f"{data.validation.num_examples} validation ({data.validation_source})" if data.validation else \
-        f"no validation ({data.validation_source})"
+    if data.validation:
+        images = (f"{data.train.num_examples} train / {data.validation.num_examples} validation "
+                  f"({data.validation_source}) / {data.test.num_examples} test images")
+    else:
+        images = f"{data.train.num_examples} train / {data.test.num_examples} test images ({data.validation_source})"
     metrics_lib.say(
-        f"{config.model} on {config.dataset}: {data.train.num_examples} train / {validation} / "
-        f"{data.test.num_examples} test images, batch {config.batch_size}{accumulation} on {mesh.devices.size} "
+        f"{config.model} on {config.dataset}: {images}, batch {config.batch_size}{accumulation} on {mesh.devices.size} "
         f"{mesh.devices.flat[0].platform} device(s){processes} (--parallel={config.parallel}, --dtype={config.dtype}), "
         f"{run.num_epochs} epochs = {run.total_steps} steps, augment={run.plan.augment}, tta={run.plan.tta_views}, "
         f"input={config.input_pipeline}, batchnorm_stats={config.batchnorm_stats}, workdir={workdir}"

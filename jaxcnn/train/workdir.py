@@ -60,42 +60,42 @@ def archive_previous_run(workdir: pathlib.Path) -> pathlib.Path | None:
 
 
 def check_config(workdir: pathlib.Path, config: TrainConfig, *, allow_change: bool = False) -> list[str]:
-    """Record the run's settings in config.json, or check them against those recorded there.
+    """Check the run's settings against those recorded in config.json (nothing is written: `write_config` records
+    them once the run is built, so a start that fails on a bad setting leaves nothing to be refused later).
 
     A run whose settings differ in anything that changes its numbers is refused with the differences named,
-    unless `allow_change` (--allow_config_change): then config.json takes the new settings and the differences
-    are returned for the run's history. A config.json that is not a run's settings is refused, never adopted;
-    so are checkpoints without a config.json. Returns [] when nothing changed.
+    unless `allow_change` (--allow_config_change): then the differences are returned, for the run's history. A
+    config.json that is not a run's settings is refused, never adopted; so are checkpoints without a config.json.
     """
-    path = workdir / CONFIG_FILE
-    differences, write = _config_differences(workdir, config, allow_change)
-    if jax.process_count() > 1:  # every process has read config.json before process 0 may replace it
-        multihost_utils.sync_global_devices("jaxcnn read config.json")
-    if write and jax.process_index() == 0:
-        partial = path.with_name(f".{CONFIG_FILE}.partial")  # written whole, then renamed: never half a file
-        partial.write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n")
-        os.replace(partial, path)
-    if jax.process_count() > 1:
-        multihost_utils.sync_global_devices("jaxcnn wrote config.json")
-    return differences
-
-
-def _config_differences(workdir: pathlib.Path, config: TrainConfig, allow_change: bool) -> tuple[list[str], bool]:
-    """(the identity differences to config.json, whether config.json is to be written); refusals raise."""
     path = workdir / CONFIG_FILE
     if not path.exists():
         if checkpoint.saved_steps(workdir):
             raise errors.CheckpointError(
                 f"{workdir} holds checkpoints but no {CONFIG_FILE} saying how they were trained; restore it, or pass "
                 "--new_run to archive the old run and start a new one")
-        return [], True
+        return []
     differences = identity_differences(read_config(path), config)
     if differences and not allow_change:
         raise errors.CheckpointError(
             f"{workdir} holds a run with other settings ({'; '.join(differences)}); rerun with the original flags, "
             "pass --allow_config_change to continue it with these on purpose (recorded in its history.jsonl), use "
             "a new --workdir, or pass --new_run to archive the old run and start a new one")
-    return differences, bool(differences)
+    return differences
+
+
+def write_config(workdir: pathlib.Path, config: TrainConfig) -> None:
+    """Record the run's settings in config.json (written whole, then renamed: never half a file) unless they are
+    recorded already; execution settings (`config.EXECUTION_FIELDS`) keep their first recorded values."""
+    path = workdir / CONFIG_FILE
+    write = not path.exists() or bool(identity_differences(read_config(path), config))
+    if jax.process_count() > 1:  # every process has read config.json before process 0 may replace it
+        multihost_utils.sync_global_devices("jaxcnn read config.json")
+    if write and jax.process_index() == 0:
+        partial = path.with_name(f".{CONFIG_FILE}.partial")
+        partial.write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n")
+        os.replace(partial, path)
+    if jax.process_count() > 1:
+        multihost_utils.sync_global_devices("jaxcnn wrote config.json")
 
 
 def read_config(path: pathlib.Path) -> dict:
@@ -126,6 +126,12 @@ class TrainedRun:
     @property
     def variables(self) -> dict:
         return {"params": self.params, "batch_stats": self.batch_stats}
+
+    @property
+    def origin(self) -> str:
+        """Where --init_from's backbone came from, for the run's log."""
+        return (f"{self.workdir} ({self.source} checkpoint, step {self.step}, {self.plan.config.model} on "
+                f"{self.plan.config.dataset})")
 
     def check_backbone_fits(self, variables: dict, head: frozenset[str]) -> None:
         """A one-line error unless this run has every backbone leaf of `variables` (arrays or shapes) with the

@@ -55,6 +55,17 @@ BAD_FLAGS = [
         # vgg16's five 2x2 pools take 28x28 to 0x0: caught by tracing the model, before any data is read
         (["--model=vgg16"], 2, "error: layer 'pool5' (MaxPool2d): input 1x1 is too small for this max pooling "
                                "(kernel 2, stride 2, padding (0, 0), dilation 1): output height = floor((1 + 0 + 0"),
+        (["--seed=-1", "--train_examples=2000"], 2, "error: --seed must be an integer in [0, 2**31), got -1"),
+        (["--seed=99999999999999999999999"], 2, "error: --seed must be an integer in [0, 2**31), got "
+                                                "99999999999999999999999"),
+        (["--epochs=inf"], 2, "error: --epochs must be positive, got inf"),
+        (["--warmup_epochs=nan"], 2, "error: --warmup_epochs must be >= 0, got nan"),
+        (["--tta=shift999"], 2, "error: --tta=shift999: a shift of 999 pixels leaves little of a 28x28 image; use "
+                                "shift1 to shift7"),
+        (["--validation_examples=-5"], 2, "error: --validation_examples must be >= 0, or -1 for automatic, got -5"),
+        (["--early_stopping_patience=3", "--validation_examples=0"], 2, "error: --early_stopping_patience needs a "
+                                                                        "validation set; set --validation_examples"),
+        (["--batchnorm_stats=keras"], 2, "error: flag --batchnorm_stats=keras: value should be one of <pytorch|flax>"),
 
 ]
 SUBPROCESS_CASES = [BAD_FLAGS[i] for i in (0, 1, 11, 17)]  # unknown model, a flag absl refuses, a flagfile, tracing
@@ -101,7 +112,7 @@ def _run_in_process(main, argv, capsys) -> tuple[int, str]:
 
 def _mnist_argv(workdir, *flags):
     return ["mnist", "--dataset=mnist", "--model=simple_cnn", f"--workdir={workdir}", f"--data_dir={workdir.parent / 'tfds'}",
-            "--batch_size=8", "--epochs=1", "--progress_bar=false", *flags]
+            "--batch_size=8", "--epochs=1", "--progress_bar=false", "--validation_examples=0", *flags]
 
 
 def test_a_dataset_unavailable_offline_says_how_to_get_it_at_once(tmp_path, capsys, monkeypatch):
@@ -123,13 +134,20 @@ def test_a_class_count_mismatch_on_restore_names_the_difference(tmp_path, capsys
         mnist.main(_mnist_argv(workdir, "--num_classes=10"))
         code, last = _run_in_process(mnist.main, _mnist_argv(workdir, "--num_classes=12", "--epochs=2"), capsys)
         assert code == 2
-        assert last == (f"error: {workdir} holds a run with a different setup (num_classes: 10 -> 12); restore the "
-                        "original flags, use a new --workdir, or pass --new_run to archive the old run and start a new one")
-        # Without the config record (a workdir copied without it), the checkpoint's own shapes tell.
+        assert last == (f"error: {workdir} holds a run with other settings (num_classes: 10 -> 12; epochs: 1.0 -> 2.0); "
+                        "rerun with the original flags, pass --allow_config_change to continue it with these on purpose "
+                        "(recorded in its history.jsonl), use a new --workdir, or pass --new_run to archive the old run "
+                        "and start a new one")
+        # Continuing on purpose: the checkpoint's own shapes still refuse another class count.
+        code, last = _run_in_process(mnist.main, _mnist_argv(workdir, "--num_classes=12", "--allow_config_change"),
+                                     capsys)
+        assert code == 2
+        assert "does not fit this run's state (params/fc2/bias: saved (10,), this run (12,); params/fc2/kernel: saved (32, 10), this run (32, 12)" in last, last
+        # Without the config record (a workdir copied without it), nothing is adopted.
         (workdir / "config.json").rename(tmp_path / "config.json.moved")
-        code, last = _run_in_process(mnist.main, _mnist_argv(workdir, "--num_classes=12", "--epochs=2"), capsys)
-    assert code == 2
-    assert "does not fit this run's state (params/fc2/bias: saved (10,), this run (12,); params/fc2/kernel: saved (32, 10), this run (32, 12)" in last, last
+        code, last = _run_in_process(mnist.main, _mnist_argv(workdir, "--num_classes=10"), capsys)
+    assert (code, last) == (2, f"error: {workdir} holds checkpoints but no config.json saying how they were trained; "
+                               "restore it, or pass --new_run to archive the old run and start a new one")
     assert sorted(p.name for p in (workdir / "checkpoints").iterdir()) == ["2"]  # kept as it was
 
 
@@ -141,7 +159,7 @@ def test_more_train_examples_than_the_split_holds_and_other_classes_on_resume_ar
                                    "--classes); use at most that many, or 0 for all")
         mnist.main(_mnist_argv(workdir, "--train_examples=8"))
         code, last = _run_in_process(mnist.main, _mnist_argv(workdir, "--train_examples=16", "--epochs=2"), capsys)
-    assert code == 2 and "(train_examples: 8 -> 16)" in last, last
+    assert code == 2 and "(epochs: 1.0 -> 2.0; train_examples: 8 -> 16)" in last, last
 
 
 def test_new_run_archives_the_previous_run_instead_of_deleting_it(tmp_path, capsys):
@@ -178,11 +196,61 @@ def test_nan_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(tmp_p
 def test_a_full_disk_at_checkpoint_time_is_one_line_and_keeps_the_data(tmp_path, mount_small_disk, capsys):
     tiny_disk = mount_small_disk(4)
     shutil.copytree(ROOT / "launch" / "flags", tiny_disk / "flags")  # something of the user's on that disk
+    with (tiny_disk / "filler").open("wb") as filler:  # leave 256 KiB: less than tiny_vgg's 1.2 MiB state
+        filler.write(b"\0" * (shutil.disk_usage(tiny_disk).free - 256 * 2**10))
     with tfds.testing.mock_data(num_examples=16):
         code, last = _run_in_process(mnist.main, ["mnist", "--dataset=mnist", "--model=tiny_vgg",
                                                   f"--workdir={tiny_disk / 'run'}", f"--data_dir={tmp_path / 'tfds'}",
-                                                  "--batch_size=8", "--epochs=1", "--progress_bar=false"], capsys)
+                                                  "--batch_size=8", "--epochs=1", "--progress_bar=false",
+                                                  "--validation_examples=0"], capsys)
     assert code == 2
     assert last.startswith(f"error: not enough disk space to checkpoint step 2 in {tiny_disk / 'run'}: about "), last
-    assert last.endswith("no checkpoint was saved yet; free some space and rerun to resume")
+    assert last.endswith("no checkpoint was saved yet: free some space and rerun to start the run again")
     assert sorted(p.name for p in (tiny_disk / "flags").iterdir()) == sorted(p.name for p in (ROOT / "launch/flags").iterdir())
+
+
+def test_a_small_volume_that_holds_the_checkpoint_is_not_refused(tmp_path, mount_small_disk, capsys):
+    small_disk = mount_small_disk(5)  # simple_cnn's state is about 0.1 MiB
+    with tfds.testing.mock_data(num_examples=16):
+        mnist.main(_mnist_argv(small_disk / "run"))
+    assert sorted(p.name for p in (small_disk / "run" / "checkpoints").iterdir()) == ["2"]
+
+
+def test_a_flagfile_that_is_not_utf8_is_named(tmp_path, capsys):
+    flagfile = tmp_path / "latin1.flags"
+    flagfile.write_bytes("--model=tiny_vgg\n# r\xe9sum\xe9\n".encode("latin-1"))
+    code, last = _run_in_process(mnist.main, ["mnist", f"--workdir={tmp_path / 'run'}", f"--flagfile={flagfile}"], capsys)
+    assert (code, last) == (2, f"error: --flagfile={flagfile} is not UTF-8 text (byte b'\\xe9' at position 20); "
+                               "save it as UTF-8")
+
+
+def test_holding_out_every_training_example_is_one_line(tmp_path, capsys):
+    with tfds.testing.mock_data(num_examples=16):
+        code, last = _run_in_process(mnist.main, [*_mnist_argv(tmp_path / "a"), "--validation_examples=16"], capsys)
+    assert (code, last) == (2, "error: --validation_examples=16 leaves no training examples (the training split "
+                               "holds 16); hold out fewer, or 0 for no validation set")
+
+
+def test_an_unknown_validation_split_is_one_line(tmp_path, capsys, fashion_mnist):
+    code, last = _run_in_process(mnist.main, ["mnist", f"--workdir={tmp_path / 'run'}", "--validation_split=valid",
+                                              "--epochs=1", "--progress_bar=false"], capsys)
+    assert (code, last) == (2, "error: fashion_mnist has no split 'valid'; it has test, train")
+
+
+def test_init_from_a_run_whose_config_is_not_settings_is_one_line(tmp_path, capsys):
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "config.json").write_text("[]")
+    code, last = _run_in_process(mnist.main, [*_mnist_argv(tmp_path / "run"), f"--init_from={source}"], capsys)
+    assert (code, last) == (2, f"error: --init_from={source}: cannot use its config.json (it holds a JSON list, not the "
+                               "settings of a run); give the --workdir of a jaxcnn training run")
+
+
+def test_a_damaged_metrics_file_is_refused_and_kept(tmp_path, capsys):
+    workdir = tmp_path / "run"
+    with tfds.testing.mock_data(num_examples=16):
+        mnist.main(_mnist_argv(workdir))
+        (workdir / "metrics.jsonl").write_text('{"foo": 1}\n')
+        code, last = _run_in_process(mnist.main, _mnist_argv(workdir), capsys)
+    assert code == 2 and last.startswith(f"error: {workdir / 'metrics.jsonl'} line 1 is not a jaxcnn metrics row"), last
+    assert (workdir / "metrics.jsonl").read_text() == '{"foo": 1}\n'

@@ -16,8 +16,9 @@ FIELDS = {field.name: field for field in dataclasses.fields(TrainConfig)}
 RULED = [name for name, field in FIELDS.items() if field.metadata["rule"]]
 CHOICES = [name for name, field in FIELDS.items() if field.metadata["choices"]]
 # A value each rule refuses, and one it accepts at its edge.
-REFUSED = {"positive": [0, -1], "non_negative": [-1], "fraction": [1, -0.1], "seed": [-1, 2**31, 10**23]}
-EDGE = {"positive": 1, "non_negative": 0, "fraction": 0, "seed": 2**31 - 1}
+REFUSED = {"positive": [0, -1], "non_negative": [-1], "fraction": [1, -0.1], "seed": [-1, 2**31, 10**23],
+           "count_or_auto": [-2]}
+EDGE = {"positive": 1, "non_negative": 0, "fraction": 0, "seed": 2**31 - 1, "count_or_auto": -1}
 
 
 def test_a_default_config_has_no_problems():
@@ -107,9 +108,9 @@ def test_a_config_json_from_before_a_field_existed_means_what_it_meant_then():
     old = {name: value for name, value in TrainConfig().to_dict().items()
            if name not in ("validation_examples", "batchnorm_stats", "validation_split", "early_stopping_patience")}
     assert TrainConfig.from_dict(old) == TrainConfig(validation_examples=0, batchnorm_stats="flax")
-    assert identity_differences(old, TrainConfig()) == ["validation_examples: 0 -> 5000",
+    assert identity_differences(old, TrainConfig()) == ["validation_examples: 0 -> -1",
                                                         "batchnorm_stats: 'flax' -> 'pytorch'"]
-    assert identity_differences({"dataset": "fashion_mnist", "validation_examples": 5000, "batchnorm_stats": "pytorch"},
+    assert identity_differences({"dataset": "fashion_mnist", "validation_examples": -1, "batchnorm_stats": "pytorch"},
                                 TrainConfig()) == []
 
 

@@ -27,9 +27,10 @@ def pipelines(tmp_path_factory):
     mesh = parallel.make_mesh()
     with tfds.testing.mock_data(num_examples=EXAMPLES):
         reference = load_split("mnist", "train", data_dir)
-        yield {name: make_datasets(resolve(TrainConfig(dataset="mnist", input_pipeline=name, data_dir=data_dir,
-                                                       batch_size=8)), mesh)
-               for name in ("device", "streaming")}, reference
+        datasets = {name: make_datasets(resolve(TrainConfig(dataset="mnist", input_pipeline=name, data_dir=data_dir,
+                                                            batch_size=8, validation_examples=0)), mesh)
+                    for name in ("device", "streaming")}
+        yield {name: (data.train, data.test) for name, data in datasets.items()}, reference
 
 
 def _keys(batch):
@@ -78,9 +79,11 @@ def test_both_pipelines_evaluate_every_test_example_once_in_order(pipelines):
 @pytest.mark.parametrize("pipeline", ["device", "streaming"])
 def test_too_few_classes_or_examples_are_one_line_errors(tmp_path, pipeline):
     mesh = parallel.make_mesh()
-    config = TrainConfig(dataset="mnist", input_pipeline=pipeline, data_dir=str(tmp_path), batch_size=8)
+    config = TrainConfig(dataset="mnist", input_pipeline=pipeline, data_dir=str(tmp_path), batch_size=8,
+                         validation_examples=0)
     with tfds.testing.mock_data(num_examples=EXAMPLES):
         with pytest.raises(errors.ConfigError, match=r"^--num_classes=5 but mnist has label [5-9]$"):
             make_datasets(resolve(dataclasses.replace(config, num_classes=5)), mesh)
         with pytest.raises(errors.ConfigError, match=r"^--batch_size=128 exceeds the 64 training examples$"):
             make_datasets(resolve(dataclasses.replace(config, batch_size=128)), mesh)
+

@@ -22,7 +22,8 @@ def test_a_second_holder_is_refused_naming_the_first_and_the_lock_is_free_again_
         assert message.startswith(f"{tmp_path} is in use by pid {os.getpid()} on host ") and "\n" not in message
         assert message.endswith("wait for it to finish, stop it, or use another --workdir")
         assert raised.value.label == "busy" and raised.value.exit_status == 2
-    with lock.workdir_lock(tmp_path):  # released on leaving the block
+    assert not (tmp_path / lock.LOCK_FILE).exists()  # released and removed on leaving the block
+    with lock.workdir_lock(tmp_path):
         pass
 
 

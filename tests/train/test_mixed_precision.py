@@ -67,7 +67,8 @@ def test_bfloat16_computes_in_bf16_keeps_float32_state_and_learns_like_float32()
 
 def test_dtype_flag_trains_end_to_end_with_float32_checkpoints(tmp_path, capsys):
     argv = ["mnist", "--dataset=mnist", "--model=tiny_vgg", "--dtype=bfloat16", f"--workdir={tmp_path}",
-            f"--data_dir={tmp_path / 'tfds'}", "--batch_size=8", "--epochs=1", "--progress_bar=false"]
+            f"--data_dir={tmp_path / 'tfds'}", "--batch_size=8", "--epochs=1", "--progress_bar=false",
+            "--validation_examples=0"]
     with tfds.testing.mock_data(num_examples=16):
         mnist.main(argv)
     assert "(--parallel=jit, --dtype=bfloat16)" in capsys.readouterr().out

@@ -63,7 +63,11 @@ def test_a_plan_transfers_when_it_starts_from_a_run_or_scales_the_backbone():
     ({"classes": "0-4", "input_pipeline": "streaming"}, "--classes and --train_examples select examples of a dataset "
                                                         "held on the device; use them with --input_pipeline=device"),
     ({"train_examples": 500, "input_pipeline": "streaming"}, "--classes and --train_examples select examples"),
-    ({"dataset": "svhn"}, "unknown dataset 'svhn'; choose one of: cifar10, cifar100, fashion_mnist, mnist"),
+    ({"dataset": "svhn"}, "unknown dataset 'svhn' (Dataset svhn not found.); use any TFDS image-classification "
+                          "dataset (e.g. cifar10, cifar100, fashion_mnist, mnist, svhn_cropped) or folder:PATH"),
+    ({"dataset": "glue/cola"}, "dataset 'glue/cola' is not image classification"),
+    ({"dataset": "fashion_mnist", "image_size": 32, "input_pipeline": "streaming"},
+     "image folders, --image_size and --channels are read into a dataset held on the device"),
     ({"epochs": 0.0, "optimizer": "adam"}, "--epochs must be positive, got 0.0"),  # the first problem
 ])
 def test_a_bad_setting_is_one_config_error_line(settings, message):

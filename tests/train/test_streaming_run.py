@@ -21,7 +21,7 @@ def _config(tmp_path, **overrides):
     return TrainConfig(**{"dataset": "mnist", "model": "simple_cnn", "batch_size": 8, "learning_rate": 0.05,
                           "schedule": "constant", "augment": "flip,crop2,mixup0.4", "tta": "flip",
                           "input_pipeline": "streaming", "progress_bar": False, "data_dir": str(tmp_path / "tfds"),
-                          **overrides})
+                          "validation_examples": 0, **overrides})  # held-out cuts: tests/train/test_inputs.py
 
 
 def _leaves(tree):
@@ -35,7 +35,7 @@ def test_streaming_run_resumed_mid_epoch_ends_bit_for_bit_where_an_uninterrupted
     with mock_data(num_examples=32, data_dir=tmp_path / "tfds"):
         whole = train_and_evaluate(_config(tmp_path, epochs=2), tmp_path / "whole")
         stopped = train_and_evaluate(_config(tmp_path, epochs=1.5), tmp_path / "resumed")  # stops at step 6 of 8
-        resumed = train_and_evaluate(_config(tmp_path, epochs=2), tmp_path / "resumed")
+        resumed = train_and_evaluate(_config(tmp_path, epochs=2), tmp_path / "resumed", allow_config_change=True)
     out = capsys.readouterr().out
     assert "32 train / 32 test images" in out and "input=streaming" in out
     assert "Resuming from checkpoint at step 6 (epoch 2)" in out  # 2 steps into the second epoch's stream

@@ -15,7 +15,7 @@ from jaxcnn import errors, models, transfer
 from jaxcnn.train.config import TrainConfig
 from jaxcnn.train.plan import resolve
 from jaxcnn.train.workdir import (ARCHIVE_DIR, CONFIG_FILE, TrainedRun, archive_previous_run, load_trained,
-                                  check_config, prepare_workdir)
+                                  check_config, prepare_workdir, write_config)
 
 
 def _snapshot(root: pathlib.Path) -> dict:
@@ -96,17 +96,19 @@ def test_archiving_moves_every_file_of_the_previous_run_and_deletes_nothing(tmp_
 
 def test_the_config_is_written_once_whole_and_execution_settings_may_change(tmp_path):
     config = TrainConfig(model="simple_cnn", classes="5-9")
-    assert check_config(tmp_path, config) == []
+    assert check_config(tmp_path, config) == [] and not list(tmp_path.iterdir())  # checking writes nothing
+    write_config(tmp_path, config)
     assert json.loads((tmp_path / CONFIG_FILE).read_text()) == config.to_dict()
     assert [p.name for p in tmp_path.iterdir()] == [CONFIG_FILE]  # no .partial file left
     first = (tmp_path / CONFIG_FILE).read_bytes()
     moved = TrainConfig(model="simple_cnn", classes="5-9", data_dir="/mnt/data", keep_checkpoints=5, progress_bar=False)
     assert check_config(tmp_path, moved) == []
+    write_config(tmp_path, moved)
     assert (tmp_path / CONFIG_FILE).read_bytes() == first
 
 
 def test_resuming_with_other_settings_is_refused_naming_the_differences(tmp_path):
-    check_config(tmp_path, TrainConfig(model="simple_cnn", classes="5-9"))
+    write_config(tmp_path, TrainConfig(model="simple_cnn", classes="5-9"))
     before = _snapshot(tmp_path)
     with pytest.raises(errors.CheckpointError) as raised:
         check_config(tmp_path, TrainConfig(model="tiny_vgg", classes="5-9", epochs=3.0, seed=4))
@@ -118,9 +120,10 @@ def test_resuming_with_other_settings_is_refused_naming_the_differences(tmp_path
     assert _snapshot(tmp_path) == before
 
 
-def test_a_change_made_on_purpose_is_returned_and_recorded_in_the_config(tmp_path):
-    check_config(tmp_path, TrainConfig(epochs=1.0))
+def test_a_change_made_on_purpose_is_returned_and_then_recorded_in_the_config(tmp_path):
+    write_config(tmp_path, TrainConfig(epochs=1.0))
     assert check_config(tmp_path, TrainConfig(epochs=3.0), allow_change=True) == ["epochs: 1.0 -> 3.0"]
+    write_config(tmp_path, TrainConfig(epochs=3.0))
     assert json.loads((tmp_path / CONFIG_FILE).read_text())["epochs"] == 3.0
     assert check_config(tmp_path, TrainConfig(epochs=3.0)) == []
 
