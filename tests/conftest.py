@@ -57,3 +57,21 @@ class TinyNet(nn.Module):
             self.sow("aux", "logits", nn.Dense(self.num_classes, name="aux_head")(x.mean((1, 2))))
         x = x.reshape(x.shape[0], -1)
         return nn.Dense(self.num_classes)(x)
+
+
+@pytest.fixture(scope="session")
+def folder_run(tmp_path_factory):
+    """(image folder, workdir) of a run trained on a generated folder of real PNG and JPEG files (three classes:
+    a bright square in one corner; `folder_data`): 30 steps, its last checkpoints and its best kept."""
+    from folder_data import write_folder
+
+    from jaxcnn.train import TrainConfig
+    from jaxcnn.train.loop import train_and_evaluate
+
+    root = write_folder(tmp_path_factory.mktemp("images") / "corners", per_class=14, size=16)
+    workdir = tmp_path_factory.mktemp("folder_run")
+    config = TrainConfig(dataset=f"folder:{root}", model="tiny_vgg", batch_size=12, epochs=10, learning_rate=0.05,
+                         warmup_epochs=0, validation_examples=6, checkpoint_every_steps=15, keep_checkpoints=3,
+                         progress_bar=False)
+    train_and_evaluate(config, workdir)
+    return root, workdir

@@ -9,6 +9,7 @@ import pytest
 from jaxcnn import errors, inspection
 from jaxcnn.train import TrainConfig
 from jaxcnn.train.loop import train_and_evaluate
+from jaxcnn.train.plan import resolve
 
 CLASSES_5_TO_9 = ["Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 
@@ -57,13 +58,20 @@ def test_the_pictures_go_to_the_runs_inspect_folder_by_default(trained_run, tmp_
     assert [p.relative_to(copy).as_posix() for p in result["paths"]] == [
         "inspect/confusion.png", "inspect/filters.png", "inspect/feature_maps.png"]
     assert all(p.is_file() for p in result["paths"])
+    drawn = result["image"]  # the feature maps' title names the image's true and predicted class
+    assert drawn["index"] == 4999 and {drawn["true"], drawn["predicted"]} <= set(CLASSES_5_TO_9)
+
+
+def _plan(**overrides):
+    return resolve(TrainConfig(dataset="fashion_mnist", **overrides))
 
 
 def test_class_names_come_from_the_dataset_in_the_runs_order():
-    assert inspection.class_names("fashion_mnist", None, (5, 6, 7, 8, 9)) == CLASSES_5_TO_9
-    assert inspection.class_names("fashion_mnist", None, (9, 0)) == ["Ankle boot", "T-shirt/top"]
-    every = inspection.class_names("fashion_mnist", None, ())
+    assert inspection.class_names(_plan(classes="5-9")) == CLASSES_5_TO_9
+    assert inspection.class_names(_plan(classes="0,9")) == ["T-shirt/top", "Ankle boot"]
+    every = inspection.class_names(_plan())
     assert len(every) == 10 and every[0] == "T-shirt/top" and every[5:] == CLASSES_5_TO_9
+    assert inspection.class_names(_plan(classes="0,1", num_classes=3)) == ["T-shirt/top", "Trouser", "2"]
 
 
 def test_bad_input_is_a_one_line_user_error(trained_run, tmp_path):

@@ -1,4 +1,8 @@
-"""What jaxcnn knows about each dataset: shape, classes, normalisation and default augmentation.
+"""What jaxcnn knows about a dataset: shape, classes, normalisation and default augmentation.
+
+`DatasetSpec` describes any dataset a run trains on (`jaxcnn.data.sources.dataset_spec` builds one for every
+TFDS image-classification dataset and image folder); the table here holds the four whose statistics are
+known without reading them.
 
 The mean / std are per-channel statistics of the training split on the [0, 1] scale
 (`tests/data/test_catalog.py` recomputes them on real Fashion-MNIST).
@@ -23,6 +27,12 @@ class DatasetSpec:
     # Mirroring changes a digit's meaning, not a T-shirt's: flip is on by default only where it is safe.
     flip_by_default: bool
     crop_padding: int = 4
+    class_names: tuple[str, ...] = ()  # label i's name; () where not yet read (the table below)
+    image_key: str = "image"  # the TFDS features holding the image and the class label
+    label_key: str = "label"
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
 
 
 _SPECS = {
@@ -43,11 +53,16 @@ _SPECS = {
 
 
 def list_datasets() -> list[str]:
+    """The catalogued datasets (any other TFDS image-classification dataset works too)."""
     return sorted(_SPECS)
 
 
+def is_catalogued(name: str) -> bool:
+    return name in _SPECS
+
+
 def get_dataset_spec(name: str) -> DatasetSpec:
-    """The spec for a TFDS dataset name; a one-line error listing the choices otherwise."""
+    """The table's spec for a catalogued name; a one-line error listing the choices otherwise."""
     if name not in _SPECS:
         raise errors.unknown_name_error("dataset", name, _SPECS)
     return _SPECS[name]

@@ -131,18 +131,25 @@ def _slice_rows(split: str, start: str | None, stop: str | None, count: int, dir
     return rows
 
 
+def parse_split(split: str, directory) -> tuple[str, object]:
+    """('train' | 'test', rows(count) -> slice) for a split written as TFDS does ('train', 'test[:1000]');
+    one-line errors for other names, other syntax and slices past the data read from `directory`."""
+    match = _SPLIT.fullmatch(split.replace(" ", ""))
+    if match is None:
+        raise errors.ConfigError(f"split {split!r} cannot be read from the files in {directory}; "
+                                 "use train or test, whole or with an integer slice like train[:1000]")
+    if match["name"] not in ("train", "test"):
+        raise errors.unknown_name_error("split", match["name"], ["train", "test"])
+    return match["name"], lambda count: _slice_rows(split, match["start"], match["stop"], count, directory)
+
+
 def load_cifar_dir(directory, split: str, dataset: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(uint8 [N, 32, 32, 3], int32 [N]) for a split of an extracted CIFAR-10/100 folder: 'train' or 'test',
     whole or with an integer slice ('train[:1000]'). `dataset` ('cifar10', 'cifar100'): only its files."""
     directory = pathlib.Path(directory)
     if dataset is not None and dataset not in _FILES:
         raise errors.unknown_name_error("CIFAR dataset", dataset, _FILES)
-    match = _SPLIT.fullmatch(split.replace(" ", ""))
-    if match is None:
-        raise errors.ConfigError(f"split {split!r} cannot be read from CIFAR's own files in {directory}; "
-                                 "use train or test, whole or with an integer slice like train[:1000]")
-    if match["name"] not in ("train", "test"):
-        raise errors.unknown_name_error("split", match["name"], ["train", "test"])
-    images, labels = _whole_split(directory, match["name"], _FILES if dataset is None else [dataset])
-    rows = _slice_rows(split, match["start"], match["stop"], len(labels), directory)
+    name, rows = parse_split(split, directory)
+    images, labels = _whole_split(directory, name, _FILES if dataset is None else [dataset])
+    rows = rows(len(labels))
     return images[rows], labels[rows]

@@ -15,9 +15,12 @@ import pathlib
 import numpy as np
 
 from jaxcnn import errors
-from jaxcnn.data.tfds_source import default_data_dir, load_split
+from jaxcnn.data import folder
+from jaxcnn.data.catalog import DatasetSpec, is_catalogued
+from jaxcnn.data.tfds_source import default_data_dir, load_split, native_spec
 
 _CHUNK = 4096  # images per accumulation step: bounds memory for large splits
+_SAMPLE = 50_000  # a dataset outside the table: statistics of (at most) its first training examples
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,14 +77,38 @@ KNOWN = {
 }
 
 
-def colour_stats(name: str, data_dir: str | None = None) -> ColourStats:
-    """The training split's colour statistics: from the table, else the cache file, else computed and cached."""
-    if name in KNOWN:
-        return KNOWN[name]
-    cache = pathlib.Path(data_dir or default_data_dir()) / "jaxcnn_stats" / f"{name}.json"
+def _folder_train_images(name: str, spec: DatasetSpec | None) -> np.ndarray:
+    """An image folder's training images at the spec's shape (default: the files' own)."""
+    root = folder.folder_root(name)
+    if spec is None:
+        size, channels = folder.native_shape(root)
+        if size is None:
+            raise errors.ConfigError(f"the images of {name} differ in size; set --image_size")
+    else:
+        size, channels = spec.image_shape[:2], spec.image_shape[2]
+    return folder.load_split(root, "train", size, channels)[0]
+
+
+def _cache_key(name: str, data_dir: str | None, spec: DatasetSpec | None) -> str:
+    """The table / cache name: the dataset's name at its own shape, else name and shape."""
+    if spec is None or spec.image_shape == native_spec(name, data_dir).image_shape:
+        return name
+    return f"{name.replace('/', '_')}_{'x'.join(map(str, spec.image_shape))}"
+
+
+def colour_stats(name: str, data_dir: str | None = None, spec: DatasetSpec | None = None) -> ColourStats:
+    """The training split's colour statistics: from the table, else the cache file, else computed and cached.
+    `spec`: the TFDS dataset at the shape a run reads it (`jaxcnn.data.sources`); default: the catalogue's."""
+    if folder.is_folder_name(name):  # read into memory anyway (and cached there): no file is written
+        return compute_colour_stats(_folder_train_images(name, spec))
+    key = _cache_key(name, data_dir, spec)
+    if key in KNOWN:
+        return KNOWN[key]
+    cache = pathlib.Path(data_dir or default_data_dir()) / "jaxcnn_stats" / f"{key}.json"
     if cache.is_file():
         return ColourStats.from_json(cache.read_text())
-    stats = compute_colour_stats(load_split(name, "train", data_dir)[0])
+    limit = None if key == name and is_catalogued(name) else _SAMPLE
+    stats = compute_colour_stats(load_split(name, "train", data_dir, spec, limit)[0])
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
         partial = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")  # processes sharing the dir never read half a file

@@ -22,8 +22,9 @@ import tensorflow_datasets as tfds
 
 from jaxcnn import errors
 from jaxcnn.data import local_files
-from jaxcnn.data.catalog import get_dataset_spec
-from jaxcnn.data.tfds_source import default_data_dir, prepared_builder
+from jaxcnn.data.catalog import DatasetSpec
+from jaxcnn.data.sources import dataset_spec
+from jaxcnn.data.tfds_source import default_data_dir, prepared_builder, tfds_split
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,7 +47,7 @@ class StreamSpec:
 
 def _builder(spec: StreamSpec):
     """The prepared TFDS builder; a one-line error where data_dir holds CIFAR's own files and no TFDS data."""
-    get_dataset_spec(spec.name)  # one-line error for unknown names
+    dataset_spec(spec.name, spec.data_dir)  # one-line error for unknown names and other kinds of data
     data_dir = spec.data_dir or default_data_dir()
     cifar_dir = local_files.find_cifar_dir(spec.name, data_dir)
     if cifar_dir is not None and not tfds.builder(spec.name, data_dir=data_dir).is_prepared():
@@ -57,7 +58,13 @@ def _builder(spec: StreamSpec):
 
 def _process_split(spec: StreamSpec) -> str:
     index, count = spec.processes()
-    return tfds.even_splits(spec.split, n=count, drop_remainder=False)[index]
+    return tfds.even_splits(tfds_split(_builder(spec), spec.split), n=count, drop_remainder=False)[index]
+
+
+def _pairs(spec: StreamSpec, dataset):
+    """(image, label) pairs of a TFDS dataset of examples, by the dataset's feature keys."""
+    keys: DatasetSpec = dataset_spec(spec.name, spec.data_dir)
+    return dataset.map(lambda example: (example[keys.image_key], example[keys.label_key]))
 
 
 def _local_batch_size(batch_size: int, process_count: int) -> int:
@@ -78,7 +85,7 @@ def _host_train_dataset(spec: StreamSpec, local_batch: int, seed: int, epoch: in
     index, _ = spec.processes()
     this_seed = epoch_seed(seed, epoch, index)
     read_config = tfds.ReadConfig(shuffle_seed=this_seed, try_autocache=False)
-    dataset = _builder(spec).as_dataset(split=_process_split(spec), shuffle_files=True, as_supervised=True, read_config=read_config)
+    dataset = _pairs(spec, _builder(spec).as_dataset(split=_process_split(spec), shuffle_files=True, read_config=read_config))
     dataset = dataset.shuffle(shuffle_buffer, seed=this_seed, reshuffle_each_iteration=False)
     dataset = dataset.batch(local_batch, drop_remainder=True, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     dataset = dataset.skip(start_step)
@@ -102,10 +109,11 @@ def host_train_batches(spec: StreamSpec, *, batch_size: int, seed: int, epoch: i
 def num_examples(spec: StreamSpec) -> int:
     """Examples in the whole split (all processes together)."""
     builder = _builder(spec)
+    split = tfds_split(builder, spec.split)
     try:
-        return builder.info.splits[spec.split].num_examples
+        return builder.info.splits[split].num_examples
     except KeyError:  # metadata without split sizes (tfds.testing.mock_data): ask the dataset itself
-        dataset = builder.as_dataset(split=spec.split, as_supervised=True)
+        dataset = builder.as_dataset(split=split)
         count = int(dataset.cardinality())
         return count if count >= 0 else sum(1 for _ in dataset)
 
@@ -115,9 +123,9 @@ def host_eval_batches(spec: StreamSpec, *, batch_size: int) -> Iterator[dict[str
     every process yields ceil(ceil(N / processes) / local batch) batches, so all stay in step."""
     _, count = spec.processes()
     local = _local_batch_size(batch_size, count)
-    shape = get_dataset_spec(spec.name).image_shape
+    shape = dataset_spec(spec.name, spec.data_dir).image_shape
     steps = math.ceil(math.ceil(num_examples(spec) / count) / local)
-    dataset = _builder(spec).as_dataset(split=_process_split(spec), shuffle_files=False, as_supervised=True).batch(local)
+    dataset = _pairs(spec, _builder(spec).as_dataset(split=_process_split(spec), shuffle_files=False)).batch(local)
     batches = iter(tfds.as_numpy(dataset))
     for _ in range(steps):
         images, labels = next(batches, (np.zeros((0, *shape), np.uint8), np.zeros((0,), np.int64)))

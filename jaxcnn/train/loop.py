@@ -120,7 +120,7 @@ def _build_run(plan: RunPlan, mesh, workdir: pathlib.Path):
     tx = make_optimizer(config, steps_per_epoch, head)
     # Created by a compiled init, so parameters are born replicated on every device; float32 whatever --dtype.
     state = data_parallel.create_state(lambda: create_train_state(model, tx, config.seed, plan.model_input_shape))
-    colour = colour_stats(config.dataset, config.data_dir) if plan.augment.needs_colour_stats else None  # pcaF
+    colour = colour_stats(config.dataset, config.data_dir, plan.dataset) if plan.augment.needs_colour_stats else None
     axis_name = data_parallel.axis_name  # pmap: BatchNorm averages its statistics over the device axis
     steps = make_steps(step_recipe(plan, model, head, colour), tx, axis_name=axis_name,
                        train_model=build_model(plan, axis_name) if axis_name else None, steps_per_epoch=steps_per_epoch)

@@ -14,7 +14,8 @@ from jaxcnn.data import load_split
 def _train(tmp_path, *flags, epochs=2, examples=32):
     """Run experiments.mnist on mock MNIST; the metrics.jsonl lines."""
     argv = ["mnist", "--dataset=mnist", "--model=simple_cnn", f"--workdir={tmp_path / 'run'}",
-            f"--data_dir={tmp_path / 'tfds'}", "--batch_size=8", f"--epochs={epochs}", "--progress_bar=false", *flags]
+            f"--data_dir={tmp_path / 'tfds'}", "--batch_size=8", f"--epochs={epochs}", "--progress_bar=false",
+            "--validation_examples=0", *flags]
     with tfds.testing.mock_data(num_examples=examples):
         mnist.main(argv)
     return [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
@@ -54,9 +55,9 @@ def test_tta_flag_reports_tta_accuracy_beside_the_plain_accuracy(tmp_path, capsy
     out = capsys.readouterr().out
     assert "tta=flip,shift1" in out
     lines = [line for line in out.splitlines() if line.startswith("epoch ")]
-    assert len(lines) == 2 and all(" tta acc " in line for line in lines)
+    assert len(lines) == 2 and all(" (tta " in line for line in lines)
     for m in metrics:
         assert 0 <= m["test_tta_accuracy"] <= 1 and m["test_tta_loss"] > 0 and 0 <= m["test_accuracy"] <= 1
         assert m["test_tta_loss"] != m["test_loss"]  # ten views averaged, not the plain prediction again
-    tta_line = lines[-1].split(" tta acc ")[1].split("%")[0]
+    tta_line = lines[-1].split(" (tta ")[1].split("%")[0]
     assert float(tta_line) == pytest.approx(100 * metrics[-1]["test_tta_accuracy"], abs=0.006)

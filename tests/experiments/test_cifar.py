@@ -26,17 +26,26 @@ def test_cifar10_resnet18_flagfile_trains_checkpoints_and_resumes(tmp_path, caps
     with tfds.testing.mock_data(num_examples=20):
         cifar.main(_argv(tmp_path, epochs=1))
     out = capsys.readouterr().out
-    assert "resnet18_cifar on cifar10: 20 train / 20 test images" in out
+    assert ("resnet18_cifar on cifar10: 18 train / 2 validation (the last 2 examples of the training split) / 20 test "
+            "images") in out  # automatic validation: a tenth of the training split
     assert "epoch   1/1" in out
     assert [m["epoch"] for m in _metrics(tmp_path)] == [1]
-    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["2"]  # 20 // 8 = 2 steps
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["2"]  # 18 // 8 = 2 steps
     assert [p.name for p in (tmp_path / "best").iterdir()] == ["2"]
     assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
 
     with tfds.testing.mock_data(num_examples=20):
-        cifar.main(_argv(tmp_path, epochs=2))  # same workdir, longer run: resumes at step 2
+        with pytest.raises(SystemExit):  # a longer schedule changes the numbers: refused unless on purpose
+            cifar.main(_argv(tmp_path, epochs=2))
+        assert "(epochs: 1.0 -> 2.0)" in capsys.readouterr().err
+        cifar.main(_argv(tmp_path, epochs=2) + ["--allow_config_change"])  # resumes at step 2
     out = capsys.readouterr().out
+    assert "--allow_config_change: continuing with epochs: 1.0 -> 2.0 (recorded in history.jsonl)" in out
     assert "Resuming from checkpoint at step 2 (epoch 2)" in out
+    history = [json.loads(line) for line in (tmp_path / "history.jsonl").read_text().splitlines()]
+    assert [event["event"] for event in history] == ["start", "settings changed on purpose"]
+    assert history[1]["changes"] == ["epochs: 1.0 -> 2.0"] and history[1]["step"] == 2
+    assert history[1]["packages"]["jax"] and "python" in history[1]
     assert "epoch   1/2" not in out and "epoch   2/2" in out
     metrics = _metrics(tmp_path)
     assert [m["epoch"] for m in metrics] == [1, 2]
