@@ -17,17 +17,30 @@ from jaxcnn.train.config import TrainConfig
 _FLAG_KINDS = {bool: "bool", int: "integer", float: "float", str: "string"}
 
 
-def define_flags(fv: flags.FlagValues, *, dataset: str, datasets: list[str], model: str) -> None:
-    """One flag per TrainConfig field (this script's dataset choices and default model), then the run flags."""
-    defaults = {"dataset": dataset, "model": model}
-    for field in dataclasses.fields(TrainConfig):
+def define_config_flags(fv: flags.FlagValues, config_class, *, defaults: dict | None = None,
+                        choices: dict | None = None) -> None:
+    """One flag per field of a config dataclass whose fields carry `help` and `choices` metadata (TrainConfig,
+    DetectionConfig), with this script's `defaults` and `choices` where given."""
+    defaults, choices = defaults or {}, choices or {}
+    for field in dataclasses.fields(config_class):
         default, help_text = defaults.get(field.name, field.default), field.metadata["help"]
-        choices = datasets if field.name == "dataset" else field.metadata["choices"]
-        if choices:
-            flags.DEFINE_enum(field.name, default, list(choices), help_text, flag_values=fv)
+        allowed = choices.get(field.name, field.metadata["choices"])
+        if allowed:
+            flags.DEFINE_enum(field.name, default, list(allowed), help_text, flag_values=fv)
         else:
             kind = _FLAG_KINDS.get(field.type, "string")  # `str | None` fields are strings without a default
             getattr(flags, f"DEFINE_{kind}")(field.name, default, help_text, flag_values=fv)
+
+
+def config_from(fv: flags.FlagValues, config_class):
+    """The config the parsed flags describe (every field from its flag)."""
+    return config_class(**{field.name: fv[field.name].value for field in dataclasses.fields(config_class)})
+
+
+def define_flags(fv: flags.FlagValues, *, dataset: str, datasets: list[str], model: str) -> None:
+    """One flag per TrainConfig field (this script's dataset choices and default model), then the run flags."""
+    define_config_flags(fv, TrainConfig, defaults={"dataset": dataset, "model": model},
+                        choices={"dataset": datasets} if datasets else None)
     flags.DEFINE_string("workdir", None, "Run directory: checkpoints, metrics, TensorBoard. Rerun to resume.", flag_values=fv)
     flags.DEFINE_bool("new_run", False, "Start over in a --workdir that holds another run: its files are moved to "
                       "workdir/archive/<UTC time>/ first (nothing is deleted).", flag_values=fv)
@@ -46,7 +59,7 @@ def define_flags(fv: flags.FlagValues, *, dataset: str, datasets: list[str], mod
 
 def config_from_flags(fv: flags.FlagValues) -> TrainConfig:
     """The TrainConfig the parsed flags describe (every field from its flag)."""
-    return TrainConfig(**{field.name: fv[field.name].value for field in dataclasses.fields(TrainConfig)})
+    return config_from(fv, TrainConfig)
 
 
 class _ShortLibraryErrors(logging.Filter):
@@ -60,7 +73,7 @@ class _ShortLibraryErrors(logging.Filter):
         return True
 
 
-def _parse(argv: list[str], fv: flags.FlagValues) -> None:
+def parse(argv: list[str], fv: flags.FlagValues) -> None:
     """Parse `argv` into `fv`, or exit with a one-line message (unknown flag, bad value, missing --workdir)."""
     try:
         extra = fv(argv)
@@ -97,7 +110,7 @@ def main(argv: list[str], *, dataset: str, datasets: list[str], model: str) -> N
     if any(arg in ("-h", "--help", "--helpfull", "--helpshort") for arg in argv[1:]):
         print(fv.get_help())
         return
-    _parse(argv, fv)
+    parse(argv, fv)
     from jaxcnn.train import loop, plan  # deferred for an instant --help; importing touches no device
 
     logging.getLogger("absl").addFilter(_ShortLibraryErrors())

@@ -6,25 +6,17 @@ Flags are generated from `DetectionConfig`'s fields (help, choices and defaults 
 jaxcnn/detection/config.py). Rerun the same command to resume; --new_run archives an earlier run first.
 """
 
-import dataclasses
 import sys
 
 from absl import flags
 
+from experiments import common
 from jaxcnn import cli
 from jaxcnn.detection.config import DetectionConfig
 
-_FLAG_KINDS = {bool: "bool", int: "integer", float: "float", str: "string"}
-
 
 def define_flags(fv: flags.FlagValues) -> None:
-    for field in dataclasses.fields(DetectionConfig):
-        default, help_text, choices = field.default, field.metadata["help"], field.metadata["choices"]
-        if choices:
-            flags.DEFINE_enum(field.name, default, list(choices), help_text, flag_values=fv)
-        else:
-            getattr(flags, f"DEFINE_{_FLAG_KINDS.get(field.type, 'string')}")(field.name, default, help_text,
-                                                                               flag_values=fv)
+    common.define_config_flags(fv, DetectionConfig)
     flags.DEFINE_string("workdir", None, "Run directory: checkpoints, metrics, pictures. Rerun to resume.", flag_values=fv)
     flags.DEFINE_bool("new_run", False, "Move an earlier run's files in --workdir to workdir/archive/<UTC time>/ "
                       "first (nothing is deleted).", flag_values=fv)
@@ -37,17 +29,10 @@ def main(argv: list[str] | None = None) -> None:
     if any(arg in ("-h", "--help", "--helpfull", "--helpshort") for arg in argv[1:]):
         print(fv.get_help())
         return
-    try:
-        extra = fv(argv)
-    except flags.Error as err:
-        cli.fail(f"{str(err).splitlines()[0].removeprefix('ERROR:: ')} (see --help)")
-    if len(extra) > 1:
-        cli.fail(f"unexpected arguments {extra[1:]}; all options are --flags (see --help)")
-    if not fv.workdir:
-        cli.fail("--workdir is required: the directory for checkpoints and metrics (rerun to resume)")
+    common.parse(argv, fv)
     from jaxcnn.detection import loop  # deferred for an instant --help
 
-    config = DetectionConfig(**{field.name: fv[field.name].value for field in dataclasses.fields(DetectionConfig)})
+    config = common.config_from(fv, DetectionConfig)
     try:
         with cli.user_errors_exit():
             loop.train_and_evaluate(config, fv.workdir, new_run=fv.new_run)

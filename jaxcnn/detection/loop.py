@@ -28,6 +28,8 @@ from jaxcnn.layers import BatchNorm
 from jaxcnn.train import metrics as metrics_lib
 from jaxcnn.train import parallel
 from jaxcnn.train.checkpoint import Checkpointer
+from jaxcnn.train.lock import workdir_lock
+from jaxcnn.train.loop import save_if_finite
 from jaxcnn.train.optim import decay_mask, make_schedule
 from jaxcnn.train.signals import StopFlag, TrainingInterrupted
 from jaxcnn.train.state import create_train_state
@@ -68,21 +70,22 @@ def train_and_evaluate(config: DetectionConfig, workdir, *, devices=None, new_ru
     mesh = parallel.make_mesh(devices)
     parallel.check_batch_size(config.batch_size, mesh)
     workdir = prepare_workdir(workdir)
-    if new_run and (archived := archive_previous_run(workdir)):
-        metrics_lib.say(f"--new_run: moved the previous run's files to {archived}")
-    run, state = _build_run(config, mesh, workdir)
-    writer = metrics_lib.MetricsWriter(workdir)
-    progress = metrics_lib.ProgressBar(config.progress_bar)
-    stop = stop or StopFlag()
-    try:
-        with stop.installed():
-            _run_epochs(run, state, writer, progress, stop)
-        return _test(run)
-    finally:
-        progress.close()
-        run.checkpointer.wait()
-        run.checkpointer.close()
-        writer.close()
+    with workdir_lock(workdir):  # one run at a time in a workdir, as for the classifiers
+        if new_run and (archived := archive_previous_run(workdir)):
+            metrics_lib.say(f"--new_run: moved the previous run's files to {archived}")
+        run, state = _build_run(config, mesh, workdir)
+        writer = metrics_lib.MetricsWriter(workdir)
+        progress = metrics_lib.ProgressBar(config.progress_bar)
+        stop = stop or StopFlag()
+        try:
+            with stop.installed():
+                _run_epochs(run, state, writer, progress, stop)
+            return _test(run)
+        finally:
+            progress.close()
+            run.checkpointer.wait()
+            run.checkpointer.close()
+            writer.close()
 
 
 def _datasets(config: DetectionConfig, mesh) -> dict:
@@ -168,13 +171,7 @@ def _evaluate(run: _Run, state, split: str) -> dict:
 
 
 def _save(run: _Run, state, **kwargs):
-    """Checkpoint unless the state went non-finite (then stop, keeping the last good one); the global state."""
-    global_state = run.data_parallel.to_global(state)
-    error = metrics_lib.nonfinite_error(global_state.nonfinite, run.checkpointer.latest_step())
-    if error:
-        raise error
-    run.checkpointer.save(global_state, **kwargs)
-    return global_state
+    return save_if_finite(run.data_parallel, run.checkpointer, state, **kwargs)
 
 
 def _run_epochs(run: _Run, state, writer, progress, stop: StopFlag) -> None:
@@ -224,10 +221,7 @@ def _train_epoch(run: _Run, state, step: int, progress, stop: StopFlag):
             window_start = step
         if stopping:
             _save(run, state, force=True)
-            run.checkpointer.wait()
-            progress.close()
-            raise TrainingInterrupted(f"{stopping} at step {step}: checkpoint saved in {run.workdir}; "
-                                      "run the same command again to resume")
+            raise TrainingInterrupted.saved(stopping, step, run.checkpointer, progress)
         if step % config.checkpoint_every_steps == 0:
             _save(run, state)
     progress.close()

@@ -36,7 +36,7 @@ from jaxcnn.train.init_source import load_init_source
 from jaxcnn.train.workdir import (TrainedRun, archive_previous_run, check_config, prepare_workdir,
                                   write_config)
 
-__all__ = ["TrainingInterrupted", "train_and_evaluate"]
+__all__ = ["TrainingInterrupted", "save_if_finite", "train_and_evaluate"]
 
 SUMMARY_FILE = "summary.json"
 
@@ -170,15 +170,19 @@ def _describe(run: _Run, mesh, workdir: pathlib.Path) -> None:
     )
 
 
-def _save(run: _Run, state, **kwargs):
+def save_if_finite(data_parallel, checkpointer: Checkpointer, state, **kwargs):
     """Checkpoint unless the state went non-finite: then stop, keeping the last good checkpoint. Returns the
-    state in the global layout."""
-    global_state = run.data_parallel.to_global(state)
-    error = metrics_lib.nonfinite_error(global_state.nonfinite, run.checkpointer.latest_step())
+    state in the global layout. (Every training loop saves this way.)"""
+    global_state = data_parallel.to_global(state)
+    error = metrics_lib.nonfinite_error(global_state.nonfinite, checkpointer.latest_step())
     if error:
         raise error
-    run.checkpointer.save(global_state, **kwargs)
+    checkpointer.save(global_state, **kwargs)
     return global_state
+
+
+def _save(run: _Run, state, **kwargs):
+    return save_if_finite(run.data_parallel, run.checkpointer, state, **kwargs)
 
 
 @dataclasses.dataclass
@@ -314,10 +318,7 @@ def _train_epoch(run: _Run, state, step: int, progress, stop: StopFlag, clock: _
             window_start = step
         if stopping:
             _save(run, state, force=True)
-            run.checkpointer.wait()
-            progress.close()
-            raise TrainingInterrupted(f"{stopping} at step {step}: checkpoint saved in {run.checkpointer.workdir}; "
-                                      "run the same command again to resume")
+            raise TrainingInterrupted.saved(stopping, step, run.checkpointer, progress)
         if step % config.checkpoint_every_steps == 0 and step != epoch_end:
             _save(run, state)
     progress.close()

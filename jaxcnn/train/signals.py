@@ -18,6 +18,15 @@ class TrainingInterrupted(errors.UserError):
     label = "interrupted"
     exit_status = 130
 
+    @classmethod
+    def saved(cls, reason: str, step: int, checkpointer, progress) -> "TrainingInterrupted":
+        """Once the stop's checkpoint is being written: wait for it, close the progress bar, and return the error
+        that says where it is (every training loop stops this way)."""
+        checkpointer.wait()
+        progress.close()
+        return cls(f"{reason} at step {step}: checkpoint saved in {checkpointer.workdir}; run the same command "
+                   "again to resume")
+
 
 class StopFlag:
     """Turns the first SIGINT / SIGTERM into a flag checked between steps; a second one interrupts at once."""
