@@ -317,14 +317,9 @@ def pool2d(x, kind: str, window: IntPair, stride: IntPair | None = None, padding
     if kind in ("max", "min") and jnp.issubdtype(x.dtype, jnp.floating):
         # strided slices with an argmax derivative: reduce_window's values and gradients, a much faster backward
         return (pooling_ops.window_max if kind == "max" else pooling_ops.window_min)(x, win, strides, pads)
-    if kind in ("max", "min"):
-        if jnp.issubdtype(x.dtype, jnp.floating):
-            init = -jnp.inf if kind == "max" else jnp.inf
-        else:
-            info = jnp.iinfo(x.dtype)
-            init = info.min if kind == "max" else info.max
-        op = lax.max if kind == "max" else lax.min
-        # a concrete (numpy) init lets JAX recognise the max/min monoid, which has a gradient rule
+    if kind in ("max", "min"):  # integer images: no gradient needed
+        info = jnp.iinfo(x.dtype)
+        init, op = (info.min, lax.max) if kind == "max" else (info.max, lax.min)
         return lax.reduce_window(x, np.array(init, x.dtype), op, dims, steps, full_pads)
 
     xf = jnp.asarray(x, jnp.promote_types(x.dtype, jnp.float32))

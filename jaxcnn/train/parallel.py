@@ -19,7 +19,7 @@ import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from jaxcnn import errors
+from jaxcnn import errors, xla_options
 
 DATA_AXIS = "data"
 PMAP_AXIS = "batch"  # the axis name the pmapped step and BatchNorm average over
@@ -74,9 +74,14 @@ class JitDataParallel:
         self.mesh = mesh
         self.num_devices = mesh.devices.size
 
+    @property
+    def compiler_options(self) -> dict:
+        """XLA options for the mesh's backend (`jaxcnn.xla_options`: on CPU, convolutions without YNNPACK)."""
+        return xla_options.compiler_options(self.mesh.devices.flat[0].platform)
+
     def create_state(self, init_fn):
         """Run `init_fn() -> state` compiled, so the state is born replicated on every device (no host copy)."""
-        return jax.jit(init_fn, out_shardings=replicated(self.mesh))()
+        return jax.jit(init_fn, out_shardings=replicated(self.mesh), compiler_options=self.compiler_options)()
 
     def to_step_layout(self, state):
         return state
@@ -92,8 +97,10 @@ class JitDataParallel:
             in_shardings=(state_sharding, data_sharding),
             out_shardings=(state_sharding, state_sharding),
             donate_argnums=0,
+            compiler_options=self.compiler_options,
         )
-        eval_step = jax.jit(steps.eval_step, in_shardings=(state_sharding, data_sharding), out_shardings=state_sharding)
+        eval_step = jax.jit(steps.eval_step, in_shardings=(state_sharding, data_sharding), out_shardings=state_sharding,
+                            compiler_options=self.compiler_options)
         return train_step, eval_step
 
 
@@ -140,6 +147,7 @@ class PmapDataParallel(JitDataParallel):
         return batch
 
     def compile(self, steps):
+        """As jit's; `jax.pmap` takes no compiler options, so these steps compile with XLA's defaults."""
         devices = list(self.mesh.devices.flat)
         train_p = jax.pmap(steps.train_step, PMAP_AXIS, devices=devices, donate_argnums=0, out_axes=(0, None))
         eval_p = jax.pmap(steps.eval_step, PMAP_AXIS, devices=devices, out_axes=None)
