@@ -22,7 +22,6 @@ import tensorflow as tf
 from jax.experimental import jax2tf
 
 from jaxcnn import errors
-from jaxcnn.augment import normalize
 from jaxcnn.inspection import class_names
 from jaxcnn.train.plan import build_model
 from jaxcnn.train.workdir import TrainedRun
@@ -33,10 +32,10 @@ JAX_FILE, SAVED_MODEL_DIR, INFO_FILE = "model.jax_export", "saved_model", "model
 
 def logits_fn(run: TrainedRun):
     """fn(variables, uint8 images) -> float32 logits: the run's normalisation and model in inference mode."""
-    model, spec = build_model(run.plan), run.plan.dataset
+    model = build_model(run.plan)
 
-    def logits(variables, images):
-        return model.apply(variables, normalize(images, spec.mean, spec.std), train=False).astype(jnp.float32)
+    def logits(variables, images):  # the run's input preparation: standardise, [grey to RGB, resize]
+        return model.apply(variables, run.plan.model_input(images), train=False).astype(jnp.float32)
 
     return logits
 

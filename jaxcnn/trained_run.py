@@ -54,11 +54,12 @@ def load_run(workdir, checkpoint: str | int = "best", flag: str = "--workdir") -
 def scores_fn(run: TrainedRun, views: TTAViews = TTAViews()):
     """jitted fn(uint8 images [N, H, W, C]) -> (float32 logits [N, classes], probabilities [N, classes]); the
     probabilities average the `views` (TTA) and are the logits' softmax without views."""
-    model, spec = build_model(run.plan), run.plan.dataset
+    model, (mean, std), config = build_model(run.plan), run.plan.input_stats, run.plan.config
     variables = run.variables
 
     def scores(images):
-        logits = view_logits(model, variables, images, views, mean=spec.mean, std=spec.std)
+        logits = view_logits(model, variables, images, views, mean=mean, std=std, resize_to=config.model_input_size,
+                             to_rgb=config.model_input_channels == 3)
         return logits[0], averaged_probabilities(logits)
 
     return jax.jit(scores)

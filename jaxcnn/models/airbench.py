@@ -2,8 +2,10 @@
 
 2x2 patch-whitening conv (24 maps, bias) -> GELU -> three groups [conv3x3 -> max-pool 2 -> BN -> GELU ->
 conv3x3 -> BN -> GELU] of widths 64/256/256 -> global max pool -> Dense(no bias) -> logits * 1/9.
-As in airbench, BatchNorm has a learned shift but no learned scale, epsilon 1e-12 and PyTorch momentum
-0.6 (flax momentum 0.4); `norm` (BatchNorm by default) builds those layers, called with these settings.
+As in airbench, BatchNorm has a learned shift but no learned scale and epsilon 1e-12; `norm` (BatchNorm by
+default) builds those layers, called with these settings. The defaults (running statistics 0.4 old + 0.6 batch,
+tanh-approximate GELU) differ from airbench94's own (0.6 old + 0.4 batch, i.e. PyTorch momentum 0.4; exact GELU),
+which `jaxcnn.recipes.airbench94` sets: `AirbenchNet(bn_momentum=0.6, gelu_approximate=False)`.
 
 This module provides the network (registered as "airbench") and `whitening_kernel`, which computes
 airbench's data-dependent whitening filters from training images. `init` draws the whitening conv like any
@@ -48,6 +50,10 @@ class AirbenchNet(NormalizedClassifier):
     whiten_kernel_size: int = 2
     scaling_factor: float = 1 / 9
     bn_momentum: float = 0.4
+    gelu_approximate: bool = True  # airbench94 itself (torch's nn.GELU) uses the exact, erf-based GELU: False
+
+    def _gelu(self, x):
+        return nn.gelu(x, approximate=self.gelu_approximate)
 
     def _bn(self, train, name):
         return self.bn(train, name, epsilon=1e-12, use_scale=False)
@@ -55,13 +61,13 @@ class AirbenchNet(NormalizedClassifier):
     @nn.compact
     def forward(self, x, train: bool):
         k = self.whiten_kernel_size
-        x = nn.gelu(Conv2d(2 * x.shape[-1] * k * k, k, dtype=self.dtype, name="whiten")(x))
+        x = self._gelu(Conv2d(2 * x.shape[-1] * k * k, k, dtype=self.dtype, name="whiten")(x))
         for i, width in enumerate(self.widths, start=1):
             x = Conv2d(width, 3, padding="same", use_bias=False, dtype=self.dtype, name=f"group{i}_conv1")(x)
             x = MaxPool2d(2, name=f"group{i}_pool")(x)
-            x = nn.gelu(self._bn(train, f"group{i}_bn1")(x)).astype(self.dtype)
+            x = self._gelu(self._bn(train, f"group{i}_bn1")(x)).astype(self.dtype)
             x = Conv2d(width, 3, padding="same", use_bias=False, dtype=self.dtype, name=f"group{i}_conv2")(x)
-            x = nn.gelu(self._bn(train, f"group{i}_bn2")(x)).astype(self.dtype)
+            x = self._gelu(self._bn(train, f"group{i}_bn2")(x)).astype(self.dtype)
         x = dense(self, self.num_classes, "fc", use_bias=False)(global_max_pool(x))
         return x.astype(jnp.float32) * self.scaling_factor  # scaled in float32 whatever the dtype
 

@@ -2,7 +2,7 @@
 
 Stacks of 3x3 'same' convolutions with 2x2 max-pools between stages, widths doubling 64 -> 512 (note
 004's "number of feature maps increases"). Three variants:
-  - ImageNet (`vgg11` ... `vgg19`, `vgg16_bn`): torchvision's layout, conv with bias [+BN] + ReLU, adaptive
+  - ImageNet (`vgg11` ... `vgg19`, `vgg11_bn` ... `vgg19_bn`): torchvision's layout, conv with bias [+BN] + ReLU, adaptive
     average pool to 7x7, classifier 25088 -> 4096 -> 4096 -> classes with dropout 0.5;
   - CIFAR (`vgg11_cifar`, `vgg16_cifar`): conv+BN+ReLU stages, global average pool, one Dense layer;
   - `tiny_vgg`: one conv3x3(no bias)-BN-ReLU + max-pool per stage, widths (32, 64, 128), Dense 128, a fast
@@ -78,8 +78,8 @@ class TinyVGG(NormalizedClassifier):
 for _depth in (11, 13, 16, 19):
     register(f"vgg{_depth}", VGG, input_shape=(224, 224, 3), depth=_depth,
              description=f"VGG-{_depth} (Simonyan & Zisserman 2015), ImageNet layout as torchvision")
-register("vgg16_bn", VGG, input_shape=(224, 224, 3), depth=16, batch_norm=True,
-         description="VGG-16 with BatchNorm after every conv, ImageNet layout as torchvision")
+    register(f"vgg{_depth}_bn", VGG, input_shape=(224, 224, 3), depth=_depth, batch_norm=True,
+             description=f"VGG-{_depth} with BatchNorm after every conv, ImageNet layout as torchvision")
 for _depth in (11, 16):
     register(f"vgg{_depth}_cifar", VGG, input_shape=(32, 32, 3), depth=_depth, batch_norm=True, head="cifar",
              description=f"VGG-{_depth} with BN for CIFAR: conv stages, global average pool, one Dense")

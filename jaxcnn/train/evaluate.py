@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxcnn import errors
-from jaxcnn.augment import normalize
+from jaxcnn.model_input import model_input
 from jaxcnn.train.losses import cross_entropy, masked_sums, means_of_sums
 
 
@@ -66,9 +66,10 @@ def views_of(images: jax.Array, views: TTAViews) -> list[jax.Array]:
     return out
 
 
-def view_logits(model, variables: dict, images: jax.Array, views: TTAViews, *, mean, std) -> list[jax.Array]:
+def view_logits(model, variables: dict, images: jax.Array, views: TTAViews, *, mean, std, resize_to: int = 0,
+                to_rgb: bool = False) -> list[jax.Array]:
     """float32 logits of every view of uint8 `images` (the plain view first), the model in inference mode."""
-    return [model.apply(variables, normalize(view, mean, std), train=False).astype(jnp.float32)
+    return [model.apply(variables, model_input(view, mean, std, resize_to, to_rgb), train=False).astype(jnp.float32)
             for view in views_of(images, views)]
 
 
@@ -78,7 +79,8 @@ def averaged_probabilities(view_logits_list: list[jax.Array]) -> jax.Array:
 
 
 def make_eval_step(model, *, num_classes: int, mean, std, views: TTAViews = TTAViews(),
-                   axis_name: str | None = None) -> Callable[[object, dict], dict]:
+                   axis_name: str | None = None, resize_to: int = 0,
+                   to_rgb: bool = False) -> Callable[[object, dict], dict]:
     """eval_step(state, batch) -> masked sums {'loss_sum', 'correct', 'count'}, plus 'tta_loss_sum' and
     'tta_accuracy_sum' when `views` has more than the image itself. Under `jax.pmap` over `axis_name` the
     sums are added over devices, so either way they are those of the whole batch."""
@@ -86,7 +88,8 @@ def make_eval_step(model, *, num_classes: int, mean, std, views: TTAViews = TTAV
     def eval_step(state, batch: dict) -> dict:
         variables = {"params": state.params, "batch_stats": state.batch_stats}
         labels, mask = batch["label"], batch["mask"]
-        logits = view_logits(model, variables, batch["image"], views, mean=mean, std=std)
+        logits = view_logits(model, variables, batch["image"], views, mean=mean, std=std, resize_to=resize_to,
+                             to_rgb=to_rgb)
         sums = masked_sums(logits[0], labels, cross_entropy(logits[0], labels, num_classes, 0.0), mask)
         if views.count > 1:
             probs = averaged_probabilities(logits)

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxcnn import transfer
-from jaxcnn.augment import normalize
+from jaxcnn.model_input import model_input
 from jaxcnn.train.evaluate import TTAViews, make_eval_step
 from jaxcnn.train.losses import cross_entropy, masked_sums
 from jaxcnn.train.state import NONFINITE_GRADIENTS, NONFINITE_LOSS, TrainState
@@ -28,7 +28,8 @@ class StepRecipe:
     `grad_accum_steps=k` splits the batch into k micro-batches whose gradients `tx` (an `optax.MultiSteps`)
     accumulates into one update. `frozen_backbone_head`: the head modules when the backbone is frozen; every
     other module's BatchNorm and Dropout then run as at test time (`transfer.backbone_in_inference_mode`).
-    `tta_views`: test-time augmentation views the eval step reports beside the plain sums."""
+    `tta_views`: test-time augmentation views the eval step reports beside the plain sums. `resize_to` /
+    `to_rgb`: the model's input size and grey-to-RGB (`jaxcnn.model_input`), after augmentation."""
 
     model: object
     num_classes: int
@@ -41,6 +42,8 @@ class StepRecipe:
     grad_accum_steps: int = 1
     frozen_backbone_head: frozenset[str] | None = None
     tta_views: TTAViews = TTAViews()
+    resize_to: int = 0
+    to_rgb: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,6 +90,7 @@ def make_steps(recipe: StepRecipe, tx: optax.GradientTransformation, *, axis_nam
         return new_state, metrics
 
     eval_step = make_eval_step(recipe.model, num_classes=recipe.num_classes, mean=recipe.mean, std=recipe.std,
+                               resize_to=recipe.resize_to, to_rgb=recipe.to_rgb,
                                views=recipe.tta_views, axis_name=axis_name)
     return StepFunctions(train_step=train_step, eval_step=eval_step, train_inputs=train_inputs)
 
@@ -112,7 +116,8 @@ def _make_micro_step(recipe: StepRecipe, tx, train_model, axis_name):
 
     def micro_step(carry, micro_batch, dropout_rng):
         params, batch_stats, opt_state = carry
-        images, labels = normalize(micro_batch["image"], recipe.mean, recipe.std), micro_batch["label"]
+        images = model_input(micro_batch["image"], recipe.mean, recipe.std, recipe.resize_to, recipe.to_rgb)
+        labels = micro_batch["label"]
         grads, (logits, per_example, aux_loss, batch_stats) = jax.grad(loss_fn, has_aux=True)(
             params, batch_stats, images, labels, dropout_rng)
         if axis_name is not None:
