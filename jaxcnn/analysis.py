@@ -17,13 +17,21 @@ from jaxcnn import layers
 from jaxcnn.augment import normalize
 
 
-def predict(model, variables: dict, images: np.ndarray, *, mean, std, batch_size: int = 500) -> np.ndarray:
+def _preparer(mean, std, prepare):
+    """uint8 images -> the model's float input: `prepare` (e.g. a run plan's `model_input`, which also resizes and
+    converts channels as the run trained) or standardisation with (mean, std)."""
+    return prepare or (lambda images: normalize(images, mean, std))
+
+
+def predict(model, variables: dict, images: np.ndarray, *, mean=None, std=None, prepare=None,
+            batch_size: int = 500) -> np.ndarray:
     """The predicted class of every uint8 NHWC image, in evaluation mode; batches of one compiled shape
     (the last one padded, its padding dropped)."""
+    model_input = _preparer(mean, std, prepare)
 
     @jax.jit
     def classes(batch):
-        return jnp.argmax(model.apply(variables, normalize(batch, mean, std), train=False), axis=-1)
+        return jnp.argmax(model.apply(variables, model_input(batch), train=False), axis=-1)
 
     out = []
     for start in range(0, len(images), batch_size):
@@ -40,7 +48,8 @@ def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: i
     return counts
 
 
-def feature_maps(model, variables: dict, image: np.ndarray, *, mean, std) -> list[tuple[str, np.ndarray]]:
+def feature_maps(model, variables: dict, image: np.ndarray, *, mean=None, std=None,
+                 prepare=None) -> list[tuple[str, np.ndarray]]:
     """(layer path, H x W x C output) of every convolution, in the order the network applies them, for one
     uint8 H x W x C image in evaluation mode."""
     captured = []
@@ -52,7 +61,7 @@ def feature_maps(model, variables: dict, image: np.ndarray, *, mean, std) -> lis
         return out
 
     with nn.intercept_methods(capture):
-        model.apply(variables, normalize(image[None], mean, std), train=False)
+        model.apply(variables, _preparer(mean, std, prepare)(image[None]), train=False)
     return [(name, np.asarray(out[0], np.float32)) for name, out in captured]
 
 

@@ -36,7 +36,7 @@ def inspect_run(workdir, out_dir=None, *, image_index: int = 0, data_dir: str | 
         raise errors.ConfigError(f"--image_index={image_index} is not in [0, {len(labels)}) (the test split)")
     model = build_model(plan)
     variables = run.variables
-    norm = {"mean": spec.mean, "std": spec.std}
+    norm = {"prepare": plan.model_input}  # standardised, resized and coloured as the run trained
     predictions = analysis.predict(model, variables, images, **norm)
     counts = analysis.confusion_matrix(labels, predictions, plan.num_classes)
     names = class_names(plan)

@@ -235,13 +235,14 @@ def test_batch_norm_train_eval_and_momentum():
     mean, var = x.mean(axis=(0, 1, 2)), x.var(axis=(0, 1, 2))
     expected = (x - mean) / np.sqrt(var + 1e-3) * np.arange(1.0, 5.0) + 0.5
     np.testing.assert_allclose(np.asarray(out), expected, rtol=1e-4, atol=1e-4)
-    # running = 0.9 * running + 0.1 * batch (PyTorch momentum 0.1)
+    # running = 0.9 * running + 0.1 * batch (PyTorch momentum 0.1), the variance unbiased as PyTorch's
+    n = 8 * 3 * 3
     np.testing.assert_allclose(np.asarray(updates["batch_stats"]["mean"]), 0.1 * mean, rtol=1e-5)
-    np.testing.assert_allclose(np.asarray(updates["batch_stats"]["var"]), 0.9 + 0.1 * var, rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(updates["batch_stats"]["var"]), 0.9 + 0.1 * var * n / (n - 1), rtol=1e-5)
     # eval uses the running statistics
     eval_out = layers.BatchNorm(use_running_average=True, epsilon=1e-3).apply(
         {"params": variables["params"], "batch_stats": updates["batch_stats"]}, x)
-    running_mean, running_var = 0.1 * mean, 0.9 + 0.1 * var
+    running_mean, running_var = 0.1 * mean, 0.9 + 0.1 * var * n / (n - 1)
     expected = (x - running_mean) / np.sqrt(running_var + 1e-3) * np.arange(1.0, 5.0) + 0.5
     np.testing.assert_allclose(np.asarray(eval_out), expected, rtol=1e-4, atol=1e-4)
     bare = layers.BatchNorm(use_running_average=False, use_scale=False, use_bias=False).init(jax.random.key(0), x)

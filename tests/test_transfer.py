@@ -144,6 +144,7 @@ def test_frozen_transfer_keeps_the_backbone_bitwise_and_learns_the_new_classes(p
     assert _files(pretrained) == before  # the source run is read, never written
 
 
+@pytest.mark.slow
 def test_a_pretrained_frozen_backbone_is_a_far_better_feature_extractor_than_a_random_one(pretrained, tmp_path):
     """A new head on the frozen backbone, 500 images of the pretraining classes 0-4: the learned features must
     beat random ones by far (measured: 72% vs 45%, the same on jax 0.10 and 0.12)."""

@@ -26,9 +26,10 @@ def _all_finite(metrics):
 
 
 @pytest.mark.parametrize("flags", [
-    ["--augment=mixup0.4"],
+    pytest.param(["--augment=mixup0.4"], marks=pytest.mark.slow),
     ["--augment=cutmix1", "--label_smoothing=0.1"],
-    ["--augment=flip,crop2,mixup0.2,cutmix1", "--grad_accum_steps=2", "--parallel=pmap", "--model=tiny_vgg"],
+    pytest.param(["--augment=flip,crop2,mixup0.2,cutmix1", "--grad_accum_steps=2", "--parallel=pmap",
+                  "--model=tiny_vgg"], marks=pytest.mark.slow),  # mixing under pmap: tests/train/test_steps.py
 ])
 def test_mixup_and_cutmix_train_from_flags(tmp_path, capsys, flags):
     metrics = _train(tmp_path, *flags)

@@ -53,6 +53,7 @@ def test_cifar10_resnet18_flagfile_trains_checkpoints_and_resumes(tmp_path, caps
     assert "4" in {p.name for p in (tmp_path / "checkpoints").iterdir()}
 
 
+@pytest.mark.slow  # the refusal itself: tests/train/test_workdir.py, tests/experiments/test_bad_input.py
 def test_resuming_with_another_model_is_refused_in_one_line(tmp_path, capsys):
     with tfds.testing.mock_data(num_examples=8):
         cifar.main(_argv(tmp_path, epochs=1) + ["--model=resnet20"])

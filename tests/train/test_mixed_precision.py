@@ -40,6 +40,7 @@ def _train(dtype, steps=25):
     return model, state, float(sums["correct"]) / float(sums["count"]), float(sums["loss_sum"]) / float(sums["count"])
 
 
+@pytest.mark.slow  # the flag end to end stays in the default suite (below)
 def test_bfloat16_computes_in_bf16_keeps_float32_state_and_learns_like_float32():
     model32, state32, accuracy32, loss32 = _train(jnp.float32)
     model16, state16, accuracy16, loss16 = _train(jnp.bfloat16)

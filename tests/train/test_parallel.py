@@ -92,6 +92,7 @@ def test_jit_sharded_pmap_and_one_device_train_to_the_same_parameters_and_batchn
     assert max_difference(reference["batch_stats"], initial.batch_stats) > 0.05
 
 
+@pytest.mark.slow
 def test_mixup_cutmix_and_tta_give_the_numbers_of_one_device_under_jit_and_pmap(tmp_path):
     """Mixing pairs example i with N-1-i of the *global* batch: under jit the batch is sharded over 8
     devices, under pmap each device fetches its partners from the mirror device (ppermute)."""
@@ -190,6 +191,7 @@ def test_batch_that_does_not_split_over_devices_and_micro_batches_is_a_one_line_
         plan.resolve(TrainConfig(grad_accum_steps=0))
 
 
+@pytest.mark.slow
 def test_transfer_with_a_frozen_or_slower_backbone_gives_the_numbers_of_one_device_under_jit_and_pmap(tmp_path):
     """--init_from with --backbone_lr_scale 0 and 0.1: optax.partition and inference-mode BatchNorm in the frozen
     backbone behave the same on 1 device, sharded under jit and under pmap; frozen stays bitwise as loaded."""
