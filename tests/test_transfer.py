@@ -155,6 +155,7 @@ def test_a_pretrained_frozen_backbone_is_a_far_better_feature_extractor_than_a_r
     assert learned_features["test_accuracy"] > random_features["test_accuracy"] + 0.15
 
 
+@pytest.mark.slow
 def test_fine_tuning_moves_the_backbone_and_a_resumed_run_needs_no_source(pretrained, tmp_path, capsys):
     whole = train_and_evaluate(_transfer_config(pretrained, backbone_lr_scale=0.1), tmp_path / "whole")
     train_and_evaluate(_transfer_config(pretrained, backbone_lr_scale=0.1, epochs=1.5), tmp_path / "part")
