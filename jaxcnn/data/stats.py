@@ -9,12 +9,11 @@ once (and checked by `tests/data/test_stats.py` against the real data), else a J
 
 import dataclasses
 import json
-import os
 import pathlib
 
 import numpy as np
 
-from jaxcnn import errors
+from jaxcnn import errors, files
 from jaxcnn.data import folder
 from jaxcnn.data.catalog import DatasetSpec, is_catalogued
 from jaxcnn.data.tfds_source import default_data_dir, load_split, native_spec
@@ -111,9 +110,7 @@ def colour_stats(name: str, data_dir: str | None = None, spec: DatasetSpec | Non
     stats = compute_colour_stats(load_split(name, "train", data_dir, spec, limit)[0])
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        partial = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")  # processes sharing the dir never read half a file
-        partial.write_text(stats.to_json())
-        os.replace(partial, cache)
+        files.write_whole(cache, stats.to_json())  # processes sharing the dir never read half a file
     except OSError:
         pass  # a read-only data dir: recompute next time
     return stats

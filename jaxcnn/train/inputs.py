@@ -96,13 +96,12 @@ def _streamed(plan: RunPlan, mesh: Mesh):
     def stream(split):
         return streaming.StreamingDataset(streaming.StreamSpec(config.dataset, split, config.data_dir), sharded)
 
-    train_split, validation, held_out = "train", None, 0
+    train, validation, held_out = stream("train"), None, 0
     if config.validation_split:
         validation = stream(config.validation_split)
     else:
-        held_out = held_out_count(config.validation_examples, stream("train").num_examples)
+        held_out = held_out_count(config.validation_examples, train.num_examples)
     if held_out:
-        train_split = f"train[:-{held_out}]"
-        validation = stream(f"train[-{held_out}:]")
+        train, validation = stream(f"train[:-{held_out}]"), stream(f"train[-{held_out}:]")
     largest_label = plan.dataset.num_classes - 1  # the catalogue's, without reading the data
-    return stream(train_split), validation, stream("test"), largest_label, held_out
+    return train, validation, stream("test"), largest_label, held_out

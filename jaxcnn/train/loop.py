@@ -10,13 +10,12 @@ split; the test split is evaluated every epoch and reported for the selected epo
 
 import dataclasses
 import json
-import os
 import pathlib
 import time
 
 import jax
 
-from jaxcnn import models, transfer
+from jaxcnn import files, models, transfer
 from jaxcnn.data.stats import colour_stats
 from jaxcnn.train import metrics as metrics_lib
 from jaxcnn.train import parallel, provenance, selection
@@ -280,10 +279,7 @@ def _report(run: _Run, writer, step: int, patience: int) -> dict:
                     f"{100 * report['selected_test_accuracy']:.2f}% (loss {report['selected_test_loss']:.4f})"
                     + ("; best/ holds its checkpoint" if validation else ""))
     if jax.process_index() == 0:
-        path = run.checkpointer.workdir / SUMMARY_FILE
-        partial = path.with_name(f".{SUMMARY_FILE}.partial")
-        partial.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-        os.replace(partial, path)
+        files.write_whole(run.checkpointer.workdir / SUMMARY_FILE, json.dumps(report, indent=2, sort_keys=True) + "\n")
     return report
 
 

@@ -5,7 +5,6 @@ writes, so multi-host runs print once.
 """
 
 import json
-import os
 import pathlib
 import sys
 
@@ -13,7 +12,7 @@ import jax
 import tensorflow as tf  # already loaded by TFDS; its summary ops write TensorBoard's format
 from tqdm import tqdm
 
-from jaxcnn import errors, viz
+from jaxcnn import errors, files, viz
 from jaxcnn.train.state import NONFINITE_GRADIENTS, NONFINITE_LOSS
 
 
@@ -139,9 +138,7 @@ class MetricsWriter:
         self.rows.sort(key=lambda r: r["step"])
         if not self.enabled:
             return
-        partial = self.path.with_name(f".{self.path.name}.partial")
-        partial.write_text("".join(json.dumps(r) + "\n" for r in self.rows))
-        os.replace(partial, self.path)
+        files.write_whole(self.path, "".join(json.dumps(r) + "\n" for r in self.rows))
         with self._tb.as_default():
             for name, value in row.items():
                 if isinstance(value, (int, float)) and name not in ("step", "time"):

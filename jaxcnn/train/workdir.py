@@ -18,7 +18,7 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
-from jaxcnn import errors, transfer
+from jaxcnn import errors, files, transfer
 from jaxcnn.train import checkpoint
 from jaxcnn.train.config import TrainConfig, identity_differences
 from jaxcnn.train.lock import LOCK_FILE
@@ -91,9 +91,7 @@ def write_config(workdir: pathlib.Path, config: TrainConfig) -> None:
     if jax.process_count() > 1:  # every process has read config.json before process 0 may replace it
         multihost_utils.sync_global_devices("jaxcnn read config.json")
     if write and jax.process_index() == 0:
-        partial = path.with_name(f".{CONFIG_FILE}.partial")
-        partial.write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n")
-        os.replace(partial, path)
+        files.write_whole(path, json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n")
     if jax.process_count() > 1:
         multihost_utils.sync_global_devices("jaxcnn wrote config.json")
 
