@@ -1,6 +1,8 @@
-"""Train the CenterNet detector on the offline Fashion-MNIST detection canvases (jaxcnn.detection).
+"""Train the CenterNet detector (jaxcnn.detection) on the offline Fashion-MNIST detection canvases, or on any TFDS
+object-detection dataset prepared in --data_dir (--dataset=voc/2007, coco/2017, ...).
 
     python -m experiments.detection --flagfile=launch/flags/fashion_mnist_detection.flags --workdir=workdirs/det
+    python -m experiments.detection --flagfile=launch/flags/voc2007_detection.flags --workdir=workdirs/det_voc
 
 Flags are generated from `DetectionConfig`'s fields (help, choices and defaults written once, in
 jaxcnn/detection/config.py). Rerun the same command to resume; --new_run archives an earlier run first.

@@ -5,8 +5,8 @@ steps. Resumable from its workdir: data order from (seed, epoch), randomness fro
     workdir/config.json        the DetectionConfig (a resume with other identity fields is refused)
     workdir/checkpoints/, best/  latest checkpoints; the best by validation mAP@0.5
     workdir/metrics.jsonl      one row per epoch (train and validation losses, validation mAP)
-    workdir/test_results.json  the best checkpoint's test mAP@0.5 and mAP@[.5:.95]
-    workdir/predictions.png    test canvases with predicted and true boxes
+    workdir/test_results.json  the best checkpoint's test mAP@0.5 and mAP@[.5:.95], AP@0.5 by class name
+    workdir/predictions.png    test images with predicted and true boxes (and class names)
 """
 
 import dataclasses
@@ -19,7 +19,7 @@ import jax
 import optax
 
 from jaxcnn import errors
-from jaxcnn.detection import canvas_data, evaluation, plot
+from jaxcnn.detection import datasets, evaluation, plot
 from jaxcnn.detection import steps as steps_lib
 from jaxcnn.detection.batches import DetectionBatches
 from jaxcnn.detection.config import IDENTITY_FIELDS, DetectionConfig
@@ -45,6 +45,7 @@ class _Run:
     data_parallel: object
     steps: steps_lib.DetectionSteps  # train_step / eval_step compiled for data_parallel; predict jitted
     splits: dict  # name -> DetectionBatches
+    class_names: tuple[str, ...]
     checkpointer: Checkpointer
     workdir: pathlib.Path
     steps_per_epoch: int
@@ -58,9 +59,9 @@ class _Run:
 
 def train_and_evaluate(config: DetectionConfig, workdir, *, devices=None, new_run: bool = False,
                        stop: StopFlag | None = None) -> dict:
-    """Train the CenterNet detector on the offline Fashion-MNIST canvases, select the epoch with the best
-    validation mAP@0.5, score it on the test canvases; returns the test metrics. `stop` replaces the
-    SIGINT/SIGTERM flag (tests)."""
+    """Train the CenterNet detector on --dataset (the offline Fashion-MNIST canvases or a TFDS detection dataset),
+    select the epoch with the best validation mAP@0.5, score it on the test split; returns the test metrics.
+    `stop` replaces the SIGINT/SIGTERM flag (tests)."""
     problems = config.all_problems()
     if problems:
         raise errors.ConfigError("; ".join(problems))
@@ -88,28 +89,27 @@ def train_and_evaluate(config: DetectionConfig, workdir, *, devices=None, new_ru
             writer.close()
 
 
-def _datasets(config: DetectionConfig, mesh) -> dict:
-    spec = canvas_data.CanvasSpec(config.canvas_size, config.min_objects, config.max_objects, config.min_item_size,
-                                  config.max_item_size)
-    counts = {"train": config.train_images, "validation": config.validation_images, "test": config.test_images}
-    return {split: DetectionBatches(canvas_data.load_canvases(split, count, spec, config.seed, config.data_dir),
-                                    parallel.replicated(mesh), parallel.batch_sharded(mesh))
-            for split, count in counts.items()}
+def _datasets(config: DetectionConfig, mesh) -> tuple[dict, datasets.DetectionData]:
+    data = datasets.load(config)
+    batches = {split: DetectionBatches(images, parallel.replicated(mesh), parallel.batch_sharded(mesh))
+               for split, images in data.splits.items()}
+    return batches, data
 
 
 def _build_run(config: DetectionConfig, mesh, workdir: pathlib.Path):
-    splits = _datasets(config, mesh)
+    splits, data = _datasets(config, mesh)
     train_images = splits["train"].data.images
-    mean, std = (float(train_images.mean()) / 255,), (float(train_images.std()) / 255,)
+    mean, std = datasets.channel_statistics(train_images)
+    num_classes = len(data.class_names)
     data_parallel = parallel.make_data_parallel(config.parallel, mesh)
-    model = CenterNet(len(canvas_data.CLASS_NAMES), config.width_list(), config.head_width)
+    model = CenterNet(num_classes, config.width_list(), config.head_width)
     axis = data_parallel.axis_name
     train_model = model.clone(norm=functools.partial(BatchNorm, axis_name=axis)) if axis else None
     steps_per_epoch = splits["train"].steps_per_epoch(config.batch_size)
     if steps_per_epoch == 0:
         raise errors.ConfigError(f"--batch_size={config.batch_size} exceeds --train_images={config.train_images}")
     tx = _optimizer(config, steps_per_epoch)
-    recipe = steps_lib.DetectionRecipe(model, len(canvas_data.CLASS_NAMES), mean, std, config.flip, config.scale_range,
+    recipe = steps_lib.DetectionRecipe(model, num_classes, mean, std, config.flip, config.scale_range,
                                        config.size_weight, config.offset_weight, config.max_detections,
                                        config.nms_iou, config.min_score)
     steps = steps_lib.make_detection_steps(recipe, tx, axis_name=axis, train_model=train_model,
@@ -120,11 +120,11 @@ def _build_run(config: DetectionConfig, mesh, workdir: pathlib.Path):
     train_step, eval_step = data_parallel.compile(steps)
     predict = jax.jit(steps.predict, in_shardings=(parallel.replicated(mesh), parallel.batch_sharded(mesh)))
     run = _Run(config, data_parallel, steps_lib.DetectionSteps(train_step, eval_step, predict), splits,
-               Checkpointer(workdir, keep=config.keep_checkpoints), workdir, steps_per_epoch,
+               data.class_names, Checkpointer(workdir, keep=config.keep_checkpoints), workdir, steps_per_epoch,
                max(1, round(config.epochs * steps_per_epoch)),
                jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state))
     state = _starting_state(run, state)
-    metrics_lib.say(f"CenterNet {config.widths} on Fashion-MNIST canvases {config.canvas_size}x{config.canvas_size}: "
+    metrics_lib.say(f"CenterNet {config.widths} on {data.description}: "
                     f"{len(train_images)} train / {splits['validation'].num_examples} validation / "
                     f"{splits['test'].num_examples} test images, batch {config.batch_size} on {mesh.devices.size} "
                     f"{mesh.devices.flat[0].platform} device(s) (--parallel={config.parallel}), {run.num_epochs} "
@@ -143,8 +143,10 @@ def _starting_state(run: _Run, state):
     latest = run.checkpointer.latest_step()
     if latest is not None and path.exists():
         saved = json.loads(path.read_text())
-        differences = [f"{name}: {saved.get(name)!r} -> {getattr(run.config, name)!r}" for name in IDENTITY_FIELDS
-                       if saved.get(name) != getattr(run.config, name)]
+        defaults = DetectionConfig()  # a field newer than the saved config.json held its default then
+        before = {name: saved.get(name, getattr(defaults, name)) for name in IDENTITY_FIELDS}
+        differences = [f"{name}: {before[name]!r} -> {getattr(run.config, name)!r}" for name in IDENTITY_FIELDS
+                       if before[name] != getattr(run.config, name)]
         if differences:
             raise errors.CheckpointError(f"{run.workdir} holds a detection run with a different setup "
                                          f"({'; '.join(differences)}); use a new --workdir or pass --new_run")
@@ -167,7 +169,7 @@ def _evaluate(run: _Run, state, split: str) -> dict:
     """Loss and mAP of `split` for `state` (in the step layout)."""
     global_state = run.data_parallel.to_global(state)
     return evaluation.evaluate_split(run.steps.eval_step, run.steps.predict, state, _variables(global_state),
-                                     run.splits[split], run.config.batch_size, len(canvas_data.CLASS_NAMES))
+                                     run.splits[split], run.config.batch_size, len(run.class_names))
 
 
 def _save(run: _Run, state, **kwargs):
@@ -234,16 +236,18 @@ def _test(run: _Run) -> dict:
     best = run.checkpointer.restore_best(run.state_shapes)
     state = run.data_parallel.to_step_layout(best)
     test = _evaluate(run, state, "test")
-    result = {"step": int(best.step), **{f"test_{k}": v for k, v in test.items()}}
+    by_class = {name: ap for name, ap in zip(run.class_names, test["ap50_per_class"]) if ap is not None}
+    result = {"step": int(best.step), **{f"test_{k}": v for k, v in test.items()}, "test_ap50_by_class": by_class}
     metrics_lib.say(f"test (best validation checkpoint, step {result['step']}): mAP@0.5 {100 * test['map50']:.2f}%  "
                     f"mAP@[.5:.95] {100 * test['map']:.2f}%  loss {test['loss']:.4f}")
+    metrics_lib.say("test AP@0.5 by class: " + ", ".join(f"{name} {100 * ap:.1f}%" for name, ap in by_class.items()))
     if jax.process_index() == 0:
         (run.workdir / "test_results.json").write_text(json.dumps(result, indent=2) + "\n")
         data = run.splits["test"]
-        shown = evaluation.predictions(run.steps.predict, _variables(best), data, run.config.batch_size)[:PICTURE_IMAGES]
-        plot.plot_detections(data.data.images[:PICTURE_IMAGES], shown,
-                             [data.data.objects(i) for i in range(PICTURE_IMAGES)], canvas_data.CLASS_NAMES,
-                             run.workdir / "predictions.png",
-                             title=f"test canvases: test mAP@0.5 {100 * test['map50']:.1f}% (best validation step "
+        count = min(PICTURE_IMAGES, data.num_examples)
+        shown = evaluation.predictions(run.steps.predict, _variables(best), data, run.config.batch_size)[:count]
+        plot.plot_detections(data.data.images[:count], shown, [data.data.objects(i) for i in range(count)],
+                             run.class_names, run.workdir / "predictions.png",
+                             title=f"test images: test mAP@0.5 {100 * test['map50']:.1f}% (best validation step "
                                    f"{result['step']}); orange: predicted (score >= 0.3), dashed blue: true")
     return result

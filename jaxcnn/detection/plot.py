@@ -8,7 +8,7 @@ import numpy as np
 
 def plot_detections(images, predicted: list, truth: list, class_names, out_path, title: str = "",
                     min_score: float = 0.3, columns: int = 4) -> pathlib.Path:
-    """`images` uint8 [N, H, W, C]; predicted[i] = (boxes, scores, classes); truth[i] = (boxes, classes).
+    """`images` uint8 [N, H, W, C] (grey or RGB); predicted[i] = (boxes, scores, classes); truth[i] = (boxes, classes).
     Predictions scoring at least `min_score` are drawn solid with their name and score, ground truth dashed."""
     plt = _pyplot()
     rows = -(-len(images) // columns)
@@ -17,7 +17,11 @@ def plot_detections(images, predicted: list, truth: list, class_names, out_path,
     for ax in axes.flat:
         ax.axis("off")
     for ax, image, (boxes, scores, classes), (true_boxes, _) in zip(axes.flat, images, predicted, truth):
-        ax.imshow(np.asarray(image)[..., 0], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+        image = np.asarray(image)
+        if image.shape[-1] == 1:
+            ax.imshow(image[..., 0], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+        else:
+            ax.imshow(image, interpolation="nearest")
         for x0, y0, x1, y1 in np.asarray(true_boxes):
             ax.add_patch(plt.Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, ls="--", lw=0.8,
                                        ec="deepskyblue"))

@@ -9,6 +9,7 @@ from experiments import detection
     (["--canvas_size=60"], "--canvas_size must be a multiple of 8"),
     (["--nms_iou=1.5"], "--nms_iou must be in [0, 1)"),
     (["--parallel=mpi"], "parallel"),
+    (["--test_split=validation"], "--test_split name TFDS splits; the fashion_canvas splits are fixed"),
     ([], "--workdir is required"),
 ])
 def test_mistakes_are_one_line(argv, message, tmp_path, capsys):
@@ -22,5 +23,6 @@ def test_mistakes_are_one_line(argv, message, tmp_path, capsys):
 def test_help_lists_every_setting(capsys):
     detection.main(["detection", "--help"])
     out = capsys.readouterr().out
-    for flag in ("--canvas_size", "--scale_range", "--nms_iou", "--parallel", "--workdir", "--[no]new_run", "--[no]flip"):
+    for flag in ("--dataset", "--train_split", "--validation_split", "--test_split", "--canvas_size", "--scale_range",
+                 "--nms_iou", "--parallel", "--workdir", "--[no]new_run", "--[no]flip"):
         assert flag in out
