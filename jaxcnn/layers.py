@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxcnn import errors, pooling_ops
+from jaxcnn import errors, norm_ops, pooling_ops
 
 Padding = Union[str, int, Sequence[int], Sequence[Sequence[int]]]
 IntPair = Union[int, Sequence[int]]
@@ -474,7 +474,8 @@ class BatchNorm(FlaxBatchNorm):
     does. `momentum=0.9` means running = 0.9 * running + 0.1 * batch (PyTorch's `momentum=0.1`; flax counts the
     other way round). Same parameters, statistics and settings as `FlaxBatchNorm` (flax's), so checkpoints move
     between the two; `functools.partial(BatchNorm, axis_name="batch")` computes the statistics over that mapped
-    axis (pmap / vmap), i.e. over the global batch. Float32 computation whatever the model's dtype.
+    axis (pmap / vmap), i.e. over the global batch. Float32 computation whatever the model's dtype. Training
+    goes through `norm_ops.normalize_batch`, whose written-out derivative sums as matrix products on CPU.
     """
 
     @nn.compact
@@ -483,39 +484,24 @@ class BatchNorm(FlaxBatchNorm):
             raise ValueError("jaxcnn's BatchNorm takes no mask; use FlaxBatchNorm for masked statistics")
         use_running_average = nn.merge_param("use_running_average", self.use_running_average, use_running_average)
         axis = self.axis % x.ndim
-        reduction_axes = tuple(i for i in range(x.ndim) if i != axis)
-        stats_shape = [1 if i != axis else x.shape[axis] for i in range(x.ndim)]
         ra_mean = self.variable("batch_stats", "mean", lambda: jnp.zeros((x.shape[axis],), jnp.float32))
         ra_var = self.variable("batch_stats", "var", lambda: jnp.ones((x.shape[axis],), jnp.float32))
+        scale = (self.param("scale", self.scale_init, (x.shape[axis],), self.param_dtype) if self.use_scale
+                 else jnp.ones((x.shape[axis],), jnp.float32))
+        bias = (self.param("bias", self.bias_init, (x.shape[axis],), self.param_dtype) if self.use_bias
+                else jnp.zeros((x.shape[axis],), jnp.float32))
+        x = jnp.moveaxis(x.astype(jnp.float32), axis, -1)
         if use_running_average:
-            mean, var = ra_mean.value, ra_var.value
+            y = (x - ra_mean.value) * (lax.rsqrt(ra_var.value + self.epsilon) * scale) + bias
         else:
-            mean, var, count = self._batch_stats(x.astype(jnp.float32), reduction_axes, stats_shape)
+            axis_name = None if self.is_initializing() else self.axis_name
+            y, mean, var, count = norm_ops.normalize_batch(x, scale, bias, self.epsilon, axis_name,
+                                                           self.axis_index_groups)
             if not self.is_initializing():
                 unbiased = var * (count / jnp.maximum(count - 1, 1))
                 ra_mean.value = self.momentum * ra_mean.value + (1 - self.momentum) * mean
                 ra_var.value = self.momentum * ra_var.value + (1 - self.momentum) * unbiased
-        y = x.astype(jnp.float32) - mean.reshape(stats_shape)
-        multiplier = lax.rsqrt(var + self.epsilon)
-        if self.use_scale:
-            multiplier *= self.param("scale", self.scale_init, (x.shape[axis],), self.param_dtype)
-        y *= multiplier.reshape(stats_shape)
-        if self.use_bias:
-            y += self.param("bias", self.bias_init, (x.shape[axis],), self.param_dtype).reshape(stats_shape)
-        return y.astype(self.dtype)
-
-    def _batch_stats(self, x, reduction_axes, stats_shape):
-        """(mean, biased variance, examples x positions) over the batch, and over `axis_name` when mapped."""
-        axis_name = None if self.is_initializing() else self.axis_name
-        count = math.prod(x.shape[i] for i in reduction_axes)
-        mean = x.mean(reduction_axes)
-        if axis_name is not None:
-            mean = lax.pmean(mean, axis_name, axis_index_groups=self.axis_index_groups)
-            count = count * lax.psum(1, axis_name, axis_index_groups=self.axis_index_groups)
-        var = jnp.square(x - mean.reshape(stats_shape)).mean(reduction_axes)
-        if axis_name is not None:
-            var = lax.pmean(var, axis_name, axis_index_groups=self.axis_index_groups)
-        return mean, var, count
+        return jnp.moveaxis(y, -1, axis).astype(self.dtype)
 
 
 # A module factory in flax's `ModuleDef` style: a class or `functools.partial` of one, called with the
