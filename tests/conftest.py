@@ -4,6 +4,11 @@ learnable model."""
 import subprocess
 import uuid
 
+try:  # the optional torch extra: PyPI's torch wheels bring triton, which crashes the process (SIGSEGV) when
+    import torchvision  # noqa: F401  torch._dynamo loads it after TensorFlow; loaded first, it is fine
+except ImportError:
+    pass
+
 import flax.linen as nn
 import pytest
 

@@ -147,8 +147,26 @@ class PmapDataParallel(JitDataParallel):
         return batch
 
     def compile(self, steps):
-        """As jit's; `jax.pmap` takes no compiler options, so these steps compile with XLA's defaults."""
+        """As jit's, with the same compiler options (`jax.pmap` takes none, so each input shape's step is lowered
+        and compiled with them on its first call)."""
         devices = list(self.mesh.devices.flat)
-        train_p = jax.pmap(steps.train_step, PMAP_AXIS, devices=devices, donate_argnums=0, out_axes=(0, None))
-        eval_p = jax.pmap(steps.eval_step, PMAP_AXIS, devices=devices, out_axes=None)
+        train_p = CompiledPerShape(jax.pmap(steps.train_step, PMAP_AXIS, devices=devices, donate_argnums=0,
+                                            out_axes=(0, None)), self.compiler_options)
+        eval_p = CompiledPerShape(jax.pmap(steps.eval_step, PMAP_AXIS, devices=devices, out_axes=None),
+                                  self.compiler_options)
         return (lambda state, batch: train_p(state, self._split(batch))), (lambda state, batch: eval_p(state, self._split(batch)))
+
+
+class CompiledPerShape:
+    """A `jax.pmap`-ed function compiled with `compiler_options`: lowered and compiled once per input signature
+    (shapes, dtypes, tree), as `jax.pmap` itself caches its compilations."""
+
+    def __init__(self, mapped, compiler_options: dict):
+        self._mapped, self._options, self._compiled = mapped, compiler_options, {}
+
+    def __call__(self, *args):
+        leaves, tree = jax.tree.flatten(args)
+        signature = (tree, tuple((leaf.shape, leaf.dtype) for leaf in leaves))
+        if signature not in self._compiled:
+            self._compiled[signature] = self._mapped.lower(*args).compile(self._options)
+        return self._compiled[signature](*args)

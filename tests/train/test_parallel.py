@@ -221,3 +221,20 @@ def test_transfer_with_a_frozen_or_slower_backbone_gives_the_numbers_of_one_devi
     assert max_difference(backbone(states["one_0.1"]["params"]), backbone(states["source"]["params"])) > 1e-3
     heads = [{k: states[name]["params"][k] for k in head} for name in ("one_0.0", "source")]
     assert max_difference(*heads) > 1e-3  # a new head, trained
+
+
+def test_pmapped_steps_compile_once_per_input_shape_with_the_compiler_options(monkeypatch):
+    """--parallel=pmap compiles with jaxcnn's compiler options too: each input signature is lowered and compiled
+    once with them, and the compiled step gives jax.pmap's own numbers."""
+    seen = []
+    real_compile = jax.stages.Lowered.compile
+    monkeypatch.setattr(jax.stages.Lowered, "compile",
+                        lambda self, options=None: seen.append(options) or real_compile(self, options))
+    mapped = jax.pmap(lambda x: jax.lax.psum(jnp.sin(x) * 2.0, "batch"), "batch")
+    options = {"xla_cpu_experimental_ynn_fusion_type": ""}
+    step = parallel.CompiledPerShape(mapped, options)
+    x = jnp.arange(6.0).reshape(1, 6)
+    np.testing.assert_array_equal(step(x), mapped(x))
+    step(x + 1.0)
+    step(jnp.ones((1, 3)))
+    assert seen == [options, options]  # two shapes, two compilations, both with the options
