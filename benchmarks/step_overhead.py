@@ -1,0 +1,139 @@
+"""What jaxcnn's train step costs beyond a plain JAX step, and what XLA:CPU's options do to it.
+
+    .venv/bin/python benchmarks/step_overhead.py                     # both sections, tiny_vgg
+    .venv/bin/python benchmarks/step_overhead.py --section=options --nets=tiny_vgg,resnet20
+
+`additions`: a minimal `jax.jit` step of the model the training stack builds (float input, optax SGD, loss and
+gradients only) against the same step with what jaxcnn's real step adds, one at a time and all together: uint8
+input normalised inside, jaxcnn's optimizer (masked weight decay, warmup-cosine), metric sums and the gradient
+norm, donated state. `options`: jaxcnn's real step (config -> plan -> make_steps -> jit) compiled under several
+XLA:CPU option sets. Contenders take turns within each round in one process; median ms per step.
+"""
+
+import argparse
+import statistics
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxcnn import xla_options
+from jaxcnn.model_input import model_input
+from jaxcnn.train import parallel
+from jaxcnn.train.config import TrainConfig
+from jaxcnn.train.losses import cross_entropy, masked_sums
+from jaxcnn.train.optim import make_optimizer
+from jaxcnn.train.plan import build_model, resolve, step_recipe
+from jaxcnn.train.state import create_train_state
+from jaxcnn.train.steps import make_steps
+
+DATASETS = {"tiny_vgg": "fashion_mnist", "resnet20": "cifar10", "airbench": "cifar10", "resnet18_cifar": "cifar10"}
+ADDITIONS = ("minimal", "uint8 input", "jaxcnn optimizer", "metric sums", "donated state", "all of them")
+OPTIONS = {"YNNPACK off (jaxcnn's)": xla_options.compiler_options("cpu"), "XLA defaults": {},
+           "YNNPACK off, vector width 512": {**xla_options.compiler_options("cpu"), "xla_cpu_prefer_vector_width": 512}}
+
+
+def _timer(compiled, state: list, *inputs):
+    def timed() -> float:
+        start = time.perf_counter()
+        out = compiled(*state, *inputs)
+        jax.block_until_ready(out)
+        state[:] = out[:len(state)]
+        return time.perf_counter() - start
+    timed()
+    return timed
+
+
+def addition_step(net: str, kind: str, batch_size: int):
+    """A timed step of `net` as built for training, minimal or with the additions `kind` names."""
+    config = TrainConfig(dataset=DATASETS[net], model=net, batch_size=batch_size, augment="none")
+    plan = resolve(config)
+    model = build_model(plan)
+    everything = kind == "all of them"
+    tx = make_optimizer(config, steps_per_epoch=100) if everything or kind == "jaxcnn optimizer" else optax.sgd(0.1, 0.9)
+    rng = np.random.default_rng(0)
+    images = jnp.asarray(rng.integers(0, 256, (batch_size, *plan.image_shape), dtype=np.uint8))
+    labels = jnp.asarray(rng.integers(0, plan.num_classes, batch_size).astype(np.int32))
+    variables = model.init(jax.random.PRNGKey(0), jnp.zeros((2, *plan.image_shape)), train=False)
+
+    def step(params, batch_stats, opt_state, images, labels):
+        x = (model_input(images, *plan.input_stats, 0, False) if everything or kind == "uint8 input"
+             else images.astype(jnp.float32))
+
+        def loss_fn(p):
+            logits, updated = model.apply({"params": p, "batch_stats": batch_stats}, x, train=True,
+                                          mutable=["batch_stats"])
+            per_example = cross_entropy(logits, labels, plan.num_classes, 0.0)
+            return per_example.mean(), (updated["batch_stats"], logits, per_example)
+        grads, (stats, logits, per_example) = jax.grad(loss_fn, has_aux=True)(params)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        sums = {}
+        if everything or kind == "metric sums":
+            sums = {**masked_sums(logits, labels, per_example, jnp.ones(len(labels), bool)),
+                    "grad_norm": optax.global_norm(grads)}
+        return optax.apply_updates(params, updates), stats, opt_state, sums
+
+    donate = (0, 1, 2) if everything or kind == "donated state" else ()
+    state = [variables["params"], variables["batch_stats"], tx.init(variables["params"])]
+    compiled = jax.jit(step, donate_argnums=donate).lower(*state, images, labels).compile(
+        xla_options.compiler_options(jax.default_backend()))
+    return _timer(compiled, state, images, labels)
+
+
+def options_step(net: str, options: dict, batch_size: int):
+    """A timed step of jaxcnn's real train step of `net`, compiled with `options`."""
+    config = TrainConfig(dataset=DATASETS[net], model=net, batch_size=batch_size, augment="none")
+    plan = resolve(config)
+    model, tx = build_model(plan), make_optimizer(config, steps_per_epoch=100)
+    steps = make_steps(step_recipe(plan, model, frozenset()), tx, steps_per_epoch=100)
+    state = create_train_state(model, tx, config.seed, plan.image_shape)
+    rng = np.random.default_rng(0)
+    batch = {"image": rng.integers(0, 256, (batch_size, *plan.image_shape), dtype=np.uint8),
+             "label": rng.integers(0, plan.num_classes, batch_size).astype(np.int32), "mask": np.ones(batch_size, bool)}
+    batch = jax.device_put(batch, parallel.batch_sharded(parallel.make_mesh()))
+    compiled = jax.jit(steps.train_step, donate_argnums=0).lower(state, batch).compile(options)
+    holder = [state]
+
+    def timed() -> float:
+        start = time.perf_counter()
+        holder[0] = jax.block_until_ready(compiled(holder[0], batch)[0])
+        return time.perf_counter() - start
+    timed()
+    return timed
+
+
+def interleaved(contenders: dict, rounds: int, steps: int) -> dict:
+    """Median milliseconds per step of each contender, taking turns within each round."""
+    times = {name: [] for name in contenders}
+    for _ in range(rounds):
+        for name, timed in contenders.items():
+            times[name].extend(timed() for _ in range(steps))
+    return {name: 1000 * statistics.median(values) for name, values in times.items()}
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nets", default="tiny_vgg", help="comma list of: " + ", ".join(DATASETS))
+    parser.add_argument("--section", default="all", choices=("all", "additions", "options"))
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--batch_size", type=int, default=128)
+    args = parser.parse_args(argv)
+    print(f"{jax.devices()[0].device_kind}, jax {jax.__version__}, batch {args.batch_size}, "
+          f"load {open('/proc/loadavg').read().split()[:3] if sys.platform == 'linux' else 'n/a'}")
+    for net in args.nets.split(","):
+        if args.section in ("all", "additions"):
+            medians = interleaved({k: addition_step(net, k, args.batch_size) for k in ADDITIONS}, args.rounds, args.steps)
+            print(f"{net} additions: " + ", ".join(f"{k} {m:.1f} ms" for k, m in medians.items()), flush=True)
+        if args.section in ("all", "options"):
+            medians = interleaved({k: options_step(net, o, args.batch_size) for k, o in OPTIONS.items()},
+                                  args.rounds, args.steps)
+            print(f"{net} options: " + ", ".join(f"{k} {m:.1f} ms" for k, m in medians.items()), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
