@@ -50,6 +50,7 @@ def test_count_convs_reads_the_result_dtype_of_each_convolution():
         assert count_convs(text) == expected, dtype
 
 
+@pytest.mark.slow  # ~10-17 s: a subprocess compiling on 2 devices; the conv counting above stays in the default suite
 def test_prints_a_row_of_positive_throughputs_over_two_devices_with_bf16_convolutions():
     # the same step on a net that compiles in seconds; ResNet-50 itself takes ~15 s to compile on CPU (slow test)
     rows = _table(_run("--model=resnet20", "--image_size=32", "--per_device_batch=1", "--steps=1", "--rounds=2",

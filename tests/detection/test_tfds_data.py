@@ -166,6 +166,7 @@ def test_unprepared_dataset_ends_the_command_in_one_line(tmp_path, capsys):
     assert "'coco/2017' is not prepared" in err and "tfds.builder('coco/2017', data_dir=" in err
 
 
+@pytest.mark.slow  # ~10-20 s end to end; the loading, conversion and errors above stay in the default suite
 def test_voc_recipe_trains_by_name(tmp_path, capsys):
     """launch/flags/voc2007_detection.flags, shrunk to two steps on 32x32 letterboxed mock images."""
     workdir = tmp_path / "run"
