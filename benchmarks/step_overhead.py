@@ -1,16 +1,21 @@
-"""What jaxcnn's train step costs beyond a plain JAX step, and what XLA:CPU's options do to it.
+"""What jaxcnn's train step costs beyond a plain JAX step, and what XLA:CPU's options and jaxcnn's stored
+convolution inputs do to it.
 
-    .venv/bin/python benchmarks/step_overhead.py                     # both sections, tiny_vgg
+    .venv/bin/python benchmarks/step_overhead.py                     # every section, tiny_vgg
     .venv/bin/python benchmarks/step_overhead.py --section=options --nets=tiny_vgg,resnet20
+    .venv/bin/python benchmarks/step_overhead.py --section=conv_input --nets=tiny_vgg,resnet20,airbench,resnet18_cifar
 
 `additions`: a minimal `jax.jit` step of the model the training stack builds (float input, optax SGD, loss and
 gradients only) against the same step with what jaxcnn's real step adds, one at a time and all together: uint8
 input normalised inside, jaxcnn's optimizer (masked weight decay, warmup-cosine), metric sums and the gradient
 norm, donated state. `options`: jaxcnn's real step (config -> plan -> make_steps -> jit) compiled under several
-XLA:CPU option sets. Contenders take turns within each round in one process; median ms per step.
+XLA:CPU option sets. `conv_input`: the real step as jaxcnn compiles it (each convolution's input stored behind an
+optimization barrier on CPU, `jaxcnn.conv_ops`) against the same step without the barrier. Contenders take turns
+within each round in one process; median ms per step.
 """
 
 import argparse
+import contextlib
 import statistics
 import sys
 import time
@@ -20,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxcnn import xla_options
+from jaxcnn import conv_ops, xla_options
 from jaxcnn.model_input import model_input
 from jaxcnn.train import parallel
 from jaxcnn.train.config import TrainConfig
@@ -105,6 +110,24 @@ def options_step(net: str, options: dict, batch_size: int):
     return timed
 
 
+@contextlib.contextmanager
+def conv_inputs_fused():
+    """Steps built inside leave each convolution's input to XLA's fusion (no barrier): jaxcnn before conv_ops."""
+    stored = conv_ops.stored_on_cpu
+    conv_ops.stored_on_cpu = lambda x: x
+    try:
+        yield
+    finally:
+        conv_ops.stored_on_cpu = stored
+
+
+def conv_input_steps(net: str, batch_size: int) -> dict:
+    options = xla_options.compiler_options(jax.default_backend())
+    with conv_inputs_fused():
+        fused = options_step(net, options, batch_size)
+    return {"inputs stored (jaxcnn)": options_step(net, options, batch_size), "inputs fused (no barrier)": fused}
+
+
 def interleaved(contenders: dict, rounds: int, steps: int) -> dict:
     """Median milliseconds per step of each contender, taking turns within each round."""
     times = {name: [] for name in contenders}
@@ -117,7 +140,7 @@ def interleaved(contenders: dict, rounds: int, steps: int) -> dict:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nets", default="tiny_vgg", help="comma list of: " + ", ".join(DATASETS))
-    parser.add_argument("--section", default="all", choices=("all", "additions", "options"))
+    parser.add_argument("--section", default="all", choices=("all", "additions", "options", "conv_input"))
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--batch_size", type=int, default=128)
@@ -132,6 +155,11 @@ def main(argv: list[str]) -> int:
             medians = interleaved({k: options_step(net, o, args.batch_size) for k, o in OPTIONS.items()},
                                   args.rounds, args.steps)
             print(f"{net} options: " + ", ".join(f"{k} {m:.1f} ms" for k, m in medians.items()), flush=True)
+        if args.section in ("all", "conv_input"):
+            medians = interleaved(conv_input_steps(net, args.batch_size), args.rounds, args.steps)
+            speed_up = medians["inputs fused (no barrier)"] / medians["inputs stored (jaxcnn)"]
+            print(f"{net} conv inputs: " + ", ".join(f"{k} {m:.1f} ms" for k, m in medians.items())
+                  + f", speed-up {speed_up:.2f}x", flush=True)
     return 0
 
 

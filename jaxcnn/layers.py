@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxcnn import errors, norm_ops, pooling_ops
+from jaxcnn import conv_ops, errors, norm_ops, pooling_ops
 
 Padding = Union[str, int, Sequence[int], Sequence[Sequence[int]]]
 IntPair = Union[int, Sequence[int]]
@@ -275,10 +275,8 @@ class Conv2d(ConvSettings):
         _check_fits(where, "convolution", hw, kernel, stride, pads, dilation)
         w = self.param("kernel", self.kernel_init, (*kernel, in_features // self.groups, self.features),
                        self.param_dtype)
-        y = lax.conv_general_dilated(
-            jnp.asarray(x, self.dtype), jnp.asarray(w, self.dtype), window_strides=stride, padding=pads,
-            rhs_dilation=dilation, dimension_numbers=("NHWC", "HWIO", "NHWC"),
-            feature_group_count=self.groups)
+        y = conv_ops.conv2d(jnp.asarray(x, self.dtype), jnp.asarray(w, self.dtype), stride, pads, dilation,
+                            self.groups)
         if self.use_bias:
             b = self.param("bias", self.bias_init, (self.features,), self.param_dtype)
             y = y + jnp.asarray(b, self.dtype)

@@ -13,7 +13,7 @@ import re
 import jax
 import jax.numpy as jnp
 
-from jaxcnn import errors
+from jaxcnn import conv_ops, errors
 from jaxcnn.layers import max_pool
 
 BN_EPSILON = 1e-5  # jaxcnn.layers.BatchNorm's
@@ -71,7 +71,7 @@ def feature_maps(variables: dict, images, names) -> dict:
     wanted, out, x = set(names), {}, images
     for layer in layers:
         conv = _at(params, layer.path)
-        x = jax.lax.conv_general_dilated(x, conv["kernel"], (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        x = conv_ops.conv2d(x, conv["kernel"])
         x = x + conv["bias"] if "bias" in conv else x
         if layer.bn_path is not None:
             bn, running = _at(params, layer.bn_path), _at(stats, layer.bn_path)
