@@ -7,8 +7,8 @@ input's producers into that copy, and in a residual net those producers are the 
 ReLU and shortcut additions back to the last stored tensor: each copy recomputed up to four blocks of it,
 reading in transposed order. On a 2-core CPU those copies took 160 of the 370 ms of a ResNet-20 train step
 (batch 128). `lax.optimization_barrier` on the input stops the fusion (the copy reads the stored input; the
-values are the same, bit for bit): the ResNet-20 step went from 357 to 250 ms, ResNet-18 (CIFAR) from 1819 to
-1554 ms, TinyVGG and the airbench net within 4% (`benchmarks/step_overhead.py --section=conv_input`). On other
+values are the same, bit for bit): the ResNet-20 step went from 312 to 224 ms, ResNet-18 (CIFAR) from 1802 to
+1504 ms, TinyVGG and the airbench net within 1% (`benchmarks/step_overhead.py --section=conv_input`). On other
 backends the convolution is left as it was (their convolutions read stored operands anyway; not measured).
 """
 
