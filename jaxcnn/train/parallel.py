@@ -147,14 +147,20 @@ class PmapDataParallel(JitDataParallel):
         return batch
 
     def compile(self, steps):
-        """As jit's, with the same compiler options (`jax.pmap` takes none, so each input shape's step is lowered
-        and compiled with them on its first call)."""
+        """As jit's, with the same compiler options where one process runs (`jax.pmap` takes none, so each input
+        shape's step is lowered and compiled with them on its first call). With several processes the steps are plain
+        `jax.pmap`, compiled with XLA's defaults: a pmap compiled ahead of time expects every process's devices in
+        its arguments, where each process passes only its own."""
         devices = list(self.mesh.devices.flat)
-        train_p = CompiledPerShape(jax.pmap(steps.train_step, PMAP_AXIS, devices=devices, donate_argnums=0,
-                                            out_axes=(0, None)), self.compiler_options)
-        eval_p = CompiledPerShape(jax.pmap(steps.eval_step, PMAP_AXIS, devices=devices, out_axes=None),
-                                  self.compiler_options)
+        train_p = self._with_options(jax.pmap(steps.train_step, PMAP_AXIS, devices=devices, donate_argnums=0,
+                                              out_axes=(0, None)))
+        eval_p = self._with_options(jax.pmap(steps.eval_step, PMAP_AXIS, devices=devices, out_axes=None))
         return (lambda state, batch: train_p(state, self._split(batch))), (lambda state, batch: eval_p(state, self._split(batch)))
+
+    def _with_options(self, mapped):
+        if jax.process_count() > 1 or not self.compiler_options:
+            return mapped
+        return CompiledPerShape(mapped, self.compiler_options)
 
 
 class CompiledPerShape:

@@ -80,7 +80,7 @@ def test_two_processes_train_and_checkpoint_like_one_four_device_process(tmp_pat
 def test_two_processes_resume_under_pmap_from_a_jit_checkpoint_like_an_uninterrupted_run(tmp_path):
     reference, multi_dir = _start_reference(tmp_path, epochs=2), tmp_path / "multihost"
     _two_processes(tmp_path, multi_dir, 1)
-    out = _two_processes(tmp_path, multi_dir, 2, "--parallel=pmap")
+    out = _two_processes(tmp_path, multi_dir, 2, "--parallel=pmap", "--allow_config_change")
     assert "Resuming from checkpoint at step 6 (epoch 2)" in out[0], out[0][-3000:]
     assert "in 2 processes (--parallel=pmap" in out[0] and "epoch   2/2" in out[0]
     assert sorted(int(p.name) for p in (multi_dir / "checkpoints").iterdir()) == [5, 6, 10, 12]
