@@ -102,14 +102,7 @@ def options_step(net: str, options: dict, batch_size: int):
              "label": rng.integers(0, plan.num_classes, batch_size).astype(np.int32), "mask": np.ones(batch_size, bool)}
     batch = jax.device_put(batch, parallel.batch_sharded(parallel.make_mesh()))
     compiled = jax.jit(steps.train_step, donate_argnums=0).lower(state, batch).compile(options)
-    holder = [state]
-
-    def timed() -> float:
-        start = time.perf_counter()
-        holder[0] = jax.block_until_ready(compiled(holder[0], batch)[0])
-        return time.perf_counter() - start
-    timed()
-    return timed
+    return _timer(compiled, [state], batch)  # the step returns (state, metric sums): the state carries over
 
 
 @contextlib.contextmanager
