@@ -10,6 +10,7 @@ checksums it registers for the upstream URLs: nothing is skipped, a file that di
 
 import gzip
 import io
+import os
 import pathlib
 import struct
 
@@ -77,7 +78,7 @@ def write_upstream_files(manual_dir: pathlib.Path, source_dir: pathlib.Path = DE
         data = (source_dir / filename).read_bytes()
         _check_idx_header(data, filename)
         restored = restore_upstream_gzip(data, filename, mtime)
-        tmp = manual_dir / (filename + ".partial")
+        tmp = manual_dir / f".{filename}.{os.getpid()}.partial"
         tmp.write_bytes(restored)
         tmp.replace(manual_dir / filename)
     return manual_dir

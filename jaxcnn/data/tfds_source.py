@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from tensorflow_datasets.core.download import download_manager
 
-from jaxcnn import errors
+from jaxcnn import errors, files
 from jaxcnn.data import fashion_mnist_offline, local_files
 from jaxcnn.data import images as image_files
 from jaxcnn.data.catalog import DatasetSpec, get_dataset_spec, is_catalogued, list_datasets
@@ -125,8 +125,13 @@ def prepared_builder(name: str, data_dir: str | None = None):
     """The TFDS builder of dataset `name` in `data_dir`, downloaded and prepared first if it is not yet."""
     data_dir = data_dir or default_data_dir()
     found = builder(name, data_dir)
-    if not found.is_prepared():
-        _prepare(found, name, data_dir)
+    if found.is_prepared():
+        return found
+    # Two runs (or test workers) starting at once prepare it once: the second waits, then finds it prepared.
+    with files.held_exclusively(pathlib.Path(data_dir) / f".{name.replace('/', '_')}.preparing.lock"):
+        found = builder(name, data_dir)
+        if not found.is_prepared():
+            _prepare(found, name, data_dir)
     return found
 
 
