@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from bench_nets import DATASETS  # benchmarks/ is the script's directory
 from jaxcnn import conv_ops, pooling_ops, xla_options
 from jaxcnn.model_input import model_input
 from jaxcnn.train import parallel
@@ -37,7 +38,6 @@ from jaxcnn.train.plan import build_model, resolve, step_recipe
 from jaxcnn.train.state import create_train_state
 from jaxcnn.train.steps import make_steps
 
-DATASETS = {"tiny_vgg": "fashion_mnist", "resnet20": "cifar10", "airbench": "cifar10", "resnet18_cifar": "cifar10"}
 ADDITIONS = ("minimal", "uint8 input", "jaxcnn optimizer", "metric sums", "donated state", "all of them")
 OPTIONS = {"YNNPACK off (jaxcnn's)": xla_options.compiler_options("cpu"), "XLA defaults": {},
            "YNNPACK off, vector width 512": {**xla_options.compiler_options("cpu"), "xla_cpu_prefer_vector_width": 512}}

@@ -30,6 +30,7 @@ except ImportError:
     sys.exit("benchmarks/step_vs_torch.py needs PyTorch: pip install torch")
 
 import torch_nets  # noqa: E402  (benchmarks/ is the script's directory)
+from bench_nets import DATASETS  # noqa: E402
 from jaxcnn import xla_options  # noqa: E402
 from jaxcnn.train import parallel  # noqa: E402
 from jaxcnn.train.config import TrainConfig  # noqa: E402
@@ -38,7 +39,6 @@ from jaxcnn.train.plan import build_model, resolve, step_recipe  # noqa: E402
 from jaxcnn.train.state import create_train_state  # noqa: E402
 from jaxcnn.train.steps import make_steps  # noqa: E402
 
-DATASETS = {"tiny_vgg": "fashion_mnist", "resnet20": "cifar10", "airbench": "cifar10", "resnet18_cifar": "cifar10"}
 # (net, input H=W, channels in, channels out, kernel, stride, padding): each distinct conv of the four nets
 CONV_SHAPES = [("tiny_vgg", 28, 1, 32, 3, 1, 1), ("tiny_vgg", 14, 32, 64, 3, 1, 1), ("tiny_vgg", 7, 64, 128, 3, 1, 1),
                ("resnet20", 32, 16, 16, 3, 1, 1), ("resnet20", 16, 32, 32, 3, 1, 1), ("resnet20", 8, 64, 64, 3, 1, 1),
