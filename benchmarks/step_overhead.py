@@ -5,6 +5,7 @@ convolution inputs do to it.
     .venv/bin/python benchmarks/step_overhead.py --section=options --nets=tiny_vgg,resnet20
     .venv/bin/python benchmarks/step_overhead.py --section=conv_input --nets=tiny_vgg,resnet20,airbench,resnet18_cifar
     .venv/bin/python benchmarks/step_overhead.py --section=pool_grad --nets=tiny_vgg,airbench
+    .venv/bin/python benchmarks/step_overhead.py --section=batch --batch_sizes=32,64,128,256
 
 `additions`: a minimal `jax.jit` step of the model the training stack builds (float input, optax SGD, loss and
 gradients only) against the same step with what jaxcnn's real step adds, one at a time and all together: uint8
@@ -13,6 +14,7 @@ norm, donated state. `options`: jaxcnn's real step (config -> plan -> make_steps
 XLA:CPU option sets. `conv_input`: the real step as jaxcnn compiles it (each convolution's input stored behind an
 optimization barrier on CPU, `jaxcnn.conv_ops`) against the same step without the barrier. `pool_grad`: the real
 step with max-pooling's tiling windows differentiated as blocks (`jaxcnn.pooling_ops`) against strided taps.
+`batch`: the real step at several batch sizes, as images per second (the CPU's caches favour some sizes).
 Contenders take turns within each round in one process; median ms per step.
 """
 
@@ -153,10 +155,12 @@ def interleaved(contenders: dict, rounds: int, steps: int) -> dict:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nets", default="tiny_vgg", help="comma list of: " + ", ".join(DATASETS))
-    parser.add_argument("--section", default="all", choices=("all", "additions", "options", "conv_input", "pool_grad"))
+    parser.add_argument("--section", default="all",
+                        choices=("all", "additions", "options", "conv_input", "pool_grad", "batch"))
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--batch_size", type=int, default=128)
+    parser.add_argument("--batch_sizes", default="64,128", help="the batch section's sizes, a comma list")
     args = parser.parse_args(argv)
     print(f"{jax.devices()[0].device_kind}, jax {jax.__version__}, batch {args.batch_size}, "
           f"load {open('/proc/loadavg').read().split()[:3] if sys.platform == 'linux' else 'n/a'}")
@@ -173,6 +177,12 @@ def main(argv: list[str]) -> int:
                 medians = interleaved(with_and_without(net, args.batch_size, names, without), args.rounds, args.steps)
                 print(f"{net} {section}: " + ", ".join(f"{k} {m:.1f} ms" for k, m in medians.items())
                       + f", speed-up {medians[names[1]] / medians[names[0]]:.2f}x", flush=True)
+        if args.section in ("all", "batch"):
+            sizes = [int(size) for size in args.batch_sizes.split(",")]
+            options = xla_options.compiler_options(jax.default_backend())
+            medians = interleaved({size: options_step(net, options, size) for size in sizes}, args.rounds, args.steps)
+            print(f"{net} batch: " + ", ".join(f"{size}: {medians[size]:.1f} ms = {1000 * size / medians[size]:.0f} img/s"
+                                               for size in sizes), flush=True)
     return 0
 
 

@@ -12,6 +12,7 @@ and the policy random flips and crops, so every source of randomness a step has 
 import json
 import pathlib
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -107,7 +108,9 @@ def test_the_real_recipe_killed_from_outside_at_random_times_resumes_bitwise(tmp
                              timeout=900, cwd=ROOT)
     assert resumed.returncode == 0 and "Resuming from checkpoint at step" in resumed.stdout, resumed.stderr[-3000:]
     expected, actual = read_checkpoint(tmp_path / "reference"), read_checkpoint(tmp_path / "killed")
-    assert int(actual["step"]) == int(expected["step"]) == round(0.4 * 468)
+    flagfile = (ROOT / "launch/flags/fashion_mnist_tiny_vgg.flags").read_text()
+    batch_size = int(re.search(r"^--batch_size=(\d+)$", flagfile, re.MULTILINE).group(1))
+    assert int(actual["step"]) == int(expected["step"]) == round(0.4 * (60_000 // batch_size))
     for (path, want), got in zip(jax.tree_util.tree_leaves_with_path(expected), jax.tree.leaves(actual), strict=True):
         np.testing.assert_array_equal(got, want, err_msg=f"{jax.tree_util.keystr(path)} after kills at {delays} s")
     assert _metrics_without_timing(tmp_path / "killed") == _metrics_without_timing(tmp_path / "reference")
