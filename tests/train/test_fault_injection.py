@@ -51,6 +51,8 @@ def _assert_checkpoints_equal(expected, actual, what):
         np.testing.assert_array_equal(got, want, err_msg=f"{jax.tree_util.keystr(path)} {what}")
 
 
+@pytest.mark.slow  # 7 Python starts, 4.7 min on an AVX2 2-core VM; the default suite keeps the mid-epoch resume of
+# test_streaming_run.py, the multi-host SIGTERM resume and the CIFAR flagfile's resume
 def test_runs_killed_mid_epoch_and_at_every_epoch_boundary_end_equal_to_an_uninterrupted_run(tmp_path):
     reference_dir, killed_dir = tmp_path / "reference", tmp_path / "killed"
     reference = run_in_subprocess(["cli", *_flags(tmp_path, reference_dir)], devices=1)
