@@ -7,11 +7,15 @@ import os
 import pathlib
 
 
-def write_whole(path: pathlib.Path, text: str) -> None:
-    """Write `text` to a temporary file beside `path` (named by this process), then rename it over `path`."""
+def write_whole(path: pathlib.Path, content: str | bytes) -> None:
+    """Write `content` (text or bytes) to a temporary file beside `path` (named by this process), then rename it
+    over `path`."""
     path = pathlib.Path(path)
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    partial.write_text(text)
+    if isinstance(content, bytes):
+        partial.write_bytes(content)
+    else:
+        partial.write_text(content)
     os.replace(partial, path)
 
 

@@ -12,6 +12,8 @@ def test_write_whole_replaces_the_file_and_leaves_no_partial_file(tmp_path):
     target.write_text("old")
     files.write_whole(target, "new")
     assert target.read_text() == "new" and [p.name for p in tmp_path.iterdir()] == ["summary.json"]
+    files.write_whole(target, b"\x1f\x8b bytes")  # bytes are written as they are
+    assert target.read_bytes() == b"\x1f\x8b bytes" and [p.name for p in tmp_path.iterdir()] == ["summary.json"]
 
 
 def test_a_second_holder_waits_until_the_first_process_lets_go(tmp_path):

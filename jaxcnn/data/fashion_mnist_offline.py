@@ -10,11 +10,10 @@ checksums it registers for the upstream URLs: nothing is skipped, a file that di
 
 import gzip
 import io
-import os
 import pathlib
 import struct
 
-from jaxcnn import errors
+from jaxcnn import errors, files
 
 DEBIAN_DIR = pathlib.Path("/usr/share/datasets/fashion-mnist")
 
@@ -77,8 +76,5 @@ def write_upstream_files(manual_dir: pathlib.Path, source_dir: pathlib.Path = DE
     for filename, mtime in _UPSTREAM_MTIMES.items():
         data = (source_dir / filename).read_bytes()
         _check_idx_header(data, filename)
-        restored = restore_upstream_gzip(data, filename, mtime)
-        tmp = manual_dir / f".{filename}.{os.getpid()}.partial"
-        tmp.write_bytes(restored)
-        tmp.replace(manual_dir / filename)
+        files.write_whole(manual_dir / filename, restore_upstream_gzip(data, filename, mtime))
     return manual_dir

@@ -36,5 +36,6 @@ def test_runs_starting_together_prepare_a_dataset_once(tmp_path, monkeypatch):
     runs[1].start()
     for run in runs:
         run.join()
-    assert calls == ["mnist"] and asked.count("second") == 2 and len(results) == 2 and all(b.is_prepared() for b in results)
+    assert calls == ["mnist"] and asked.count("second") == 2  # the second run looked again under the lock
+    assert len(results) == 2 and all(b.is_prepared() for b in results)
     assert (tmp_path / ".mnist.preparing.lock").exists()

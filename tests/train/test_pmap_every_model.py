@@ -29,7 +29,7 @@ BATCH = 8  # 4 examples per device
 # One model of each family: three without normalisation, the conv-BN-ReLU unit (tiny_vgg) and the residual blocks
 # (resnet20); the rest (seconds to tens of seconds to compile each on 2 CPU cores, cnn256 and sequential_cnn at
 # 256x256 and 64x64 among them) follow in a second test. Both run in the slow suite.
-DEFAULT_MODELS = ("cnn_4_3", "lenet5", "resnet20", "simple_cnn", "tiny_vgg")
+FAMILY_MODELS = ("cnn_4_3", "lenet5", "resnet20", "simple_cnn", "tiny_vgg")
 
 
 def _all_models() -> list[str]:
@@ -66,13 +66,13 @@ def _check(results: dict, names: list[str]) -> None:
 
 @pytest.mark.slow  # 2.5 min on an AVX2 2-core VM; the default suite keeps test_parallel.py's jit / pmap equality
 def test_a_model_of_each_family_trains_one_step_under_pmap_on_two_devices():
-    assert set(DEFAULT_MODELS) <= set(_all_models())
-    _check(_run(list(DEFAULT_MODELS)), list(DEFAULT_MODELS))
+    assert set(FAMILY_MODELS) <= set(_all_models())
+    _check(_run(list(FAMILY_MODELS)), list(FAMILY_MODELS))
 
 
 @pytest.mark.slow
 def test_every_other_registered_model_trains_one_step_under_pmap_on_two_devices():
-    names = [name for name in _all_models() if name not in DEFAULT_MODELS]
+    names = [name for name in _all_models() if name not in FAMILY_MODELS]
     _check(_run(names), names)
 
 
