@@ -26,19 +26,21 @@ def plot_training_curves(rows: list[dict], out_path: pathlib.Path) -> pathlib.Pa
     """Two panels, loss and accuracy, train vs validation (when the run has one) vs test, against epoch; the
     title names the epoch selected on validation and its test accuracy. Returns the PNG path."""
     plt = _pyplot()
-    epochs = [row["epoch"] for row in rows]
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
-    splits = [split for split in ("train", "validation", "test") if f"{split}_accuracy" in rows[0]]
+    splits = [split for split in ("train", "validation", "test") if any(f"{split}_accuracy" in row for row in rows)]
     for split, style in zip(splits, ("-o", "-^", "-s")):
-        loss_ax.plot(epochs, [row[f"{split}_loss"] for row in rows], style, label=split)
-        acc_ax.plot(epochs, [100 * row[f"{split}_accuracy"] for row in rows], style, label=split)
+        evaluated = [row for row in rows if f"{split}_accuracy" in row]  # test: none with --test_every_epoch=false
+        epochs = [row["epoch"] for row in evaluated]
+        loss_ax.plot(epochs, [row[f"{split}_loss"] for row in evaluated], style, label=split)
+        acc_ax.plot(epochs, [100 * row[f"{split}_accuracy"] for row in evaluated], style, label=split)
     loss_ax.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss")
     if "validation" in splits:
         chosen = max(rows, key=lambda row: row["validation_accuracy"])  # the first of equals, as the run selects
-        title = (f"accuracy (selected on validation: epoch {chosen['epoch']}, "
-                 f"test {100 * chosen['test_accuracy']:.2f}%)")
+        test = f", test {100 * chosen['test_accuracy']:.2f}%" if "test_accuracy" in chosen else ""
+        title = f"accuracy (selected on validation: epoch {chosen['epoch']}{test})"
     else:
-        title = f"accuracy (no validation set; last test {100 * rows[-1]['test_accuracy']:.2f}%)"
+        test = f"; last test {100 * rows[-1]['test_accuracy']:.2f}%" if "test_accuracy" in rows[-1] else ""
+        title = f"accuracy (no validation set{test})"
     acc_ax.set(xlabel="epoch", ylabel="accuracy (%)", title=title)
     for ax in (loss_ax, acc_ax):
         ax.grid(alpha=0.3)

@@ -64,6 +64,11 @@ class TinyNet(nn.Module):
         return nn.Dense(self.num_classes)(x)
 
 
+# folder_run's settings besides its dataset, for tests that train the same run with one setting changed.
+FOLDER_RUN_SETTINGS = dict(model="tiny_vgg", batch_size=12, epochs=10, learning_rate=0.05, warmup_epochs=0,
+                           validation_examples=6, checkpoint_every_steps=15, keep_checkpoints=3, progress_bar=False)
+
+
 @pytest.fixture(scope="session")
 def folder_run(tmp_path_factory):
     """(image folder, workdir) of a run trained on a generated folder of real PNG and JPEG files (three classes:
@@ -75,8 +80,5 @@ def folder_run(tmp_path_factory):
 
     root = write_folder(tmp_path_factory.mktemp("images") / "corners", per_class=14, size=16)
     workdir = tmp_path_factory.mktemp("folder_run")
-    config = TrainConfig(dataset=f"folder:{root}", model="tiny_vgg", batch_size=12, epochs=10, learning_rate=0.05,
-                         warmup_epochs=0, validation_examples=6, checkpoint_every_steps=15, keep_checkpoints=3,
-                         progress_bar=False)
-    train_and_evaluate(config, workdir)
+    train_and_evaluate(TrainConfig(dataset=f"folder:{root}", **FOLDER_RUN_SETTINGS), workdir)
     return root, workdir

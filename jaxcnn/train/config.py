@@ -14,7 +14,7 @@ import math
 # user asks to continue on purpose (--allow_config_change), which the run's history records. --init_from is read
 # by a fresh run only, so a resumed run needs neither the source nor the same path.
 EXECUTION_FIELDS = ("checkpoint_every_steps", "keep_checkpoints", "log_every_steps", "data_dir", "progress_bar",
-                    "init_from")
+                    "init_from", "test_every_epoch")
 
 # What a config.json written before a field existed meant by leaving it out, where that is not today's default:
 # runs of jaxcnn 0.1 held out no validation set and used flax's BatchNorm statistics.
@@ -85,6 +85,9 @@ class TrainConfig:
                                        "--validation_split.", rule="count_or_auto")
     validation_split: str = setting("", "Validate on this split of the dataset instead (e.g. validation, for datasets "
                                     "that have one); empty: hold out --validation_examples.")
+    test_every_epoch: bool = setting(True, "Evaluate the test split after every epoch (a column of metrics.jsonl and "
+                                     "the curves); false: once, when the run ends, on the checkpoint selected on "
+                                     "validation (faster, and no test number is seen before the run is over).")
     early_stopping_patience: int = setting(0, "Stop after this many epochs without a new best validation accuracy "
                                            "(0: train every epoch).", rule="non_negative")
     batchnorm_stats: str = setting("pytorch", "pytorch: BatchNorm's running variance is the unbiased batch variance "

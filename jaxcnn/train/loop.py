@@ -5,7 +5,8 @@ restarts from a checkpoint at step s continues exactly as if it had never stoppe
 idempotent: its metrics row travels inside the end-of-epoch checkpoint, so a run killed anywhere between that
 checkpoint, its metrics row and its best checkpoint finishes that bookkeeping when it resumes, and ends with the
 rows, best/ and curves of a run that never stopped. Selection (best/, early stopping) uses the validation
-split; the test split is evaluated every epoch and reported for the selected epoch, never used to choose.
+split; the test split is evaluated every epoch (or, with --test_every_epoch=false, once at the end on the
+selected checkpoint) and reported for the selected epoch, never used to choose.
 """
 
 import dataclasses
@@ -216,7 +217,7 @@ def _run_epochs(run: _Run, state, restored: Restored | None, writer, progress, s
         new_best = selection.is_new_best(writer.rows, row)
         metrics_lib.say(_epoch_line(run, row, new_best))
         _finish_epoch(run, writer, _save(run, state, force=True, record=row), row)
-    return _report(run, writer, step, patience)
+    return _report(run, writer, step, patience, state)
 
 
 def _ends_epoch(run: _Run, step: int) -> bool:
@@ -235,12 +236,13 @@ def _timing(run: _Run, seconds: float, steps: int, clock: _Clock) -> dict:
 
 
 def _epoch_row(run: _Run, state, step: int, timing: dict | None) -> dict:
-    """The epoch's metrics row: train means from the state's sums, validation and test evaluated now. `state` in
-    the step layout; `timing` None when the epoch is finished by a later process (its times are unknown)."""
+    """The epoch's metrics row: train means from the state's sums, validation and test (unless
+    --test_every_epoch=false) evaluated now. `state` in the step layout; `timing` None when the epoch is finished
+    by a later process (its times are unknown)."""
     train = means_of_sums(run.data_parallel.to_global(state.epoch_sums))
     data = run.data
     validation = evaluate(run.eval_step, state, data.validation, run.eval_batch_size) if data.validation else {}
-    test = evaluate(run.eval_step, state, data.test, run.eval_batch_size)
+    test = evaluate(run.eval_step, state, data.test, run.eval_batch_size) if run.plan.config.test_every_epoch else {}
     return {"step": step, "epoch": -(-step // run.steps_per_epoch), "time": time.time(),
             **{f"train_{k}": v for k, v in train.items()}, **{f"validation_{k}": v for k, v in validation.items()},
             **{f"test_{k}": v for k, v in test.items()}, **(timing or {})}
@@ -266,11 +268,14 @@ def _finish_epoch(run: _Run, writer, global_state, row: dict) -> None:
         run.checkpointer.save_best(global_state)
 
 
-def _report(run: _Run, writer, step: int, patience: int) -> dict:
-    """Say what the run ends with (the epoch selected on validation and its test accuracy); write summary.json."""
+def _report(run: _Run, writer, step: int, patience: int, state) -> dict:
+    """Say what the run ends with (the epoch selected on validation and its test accuracy); write summary.json.
+    `state`: the run's last, in the step layout."""
     report = selection.report(writer.rows)
     if not report:
         return report
+    if "selected_test_accuracy" not in report:  # --test_every_epoch=false: the test split is evaluated now, once
+        report.update(_selected_test(run, state, selected_on_validation="selected_validation_accuracy" in report))
     if step < run.total_steps:
         metrics_lib.say(f"Early stopping at epoch {report['epoch']}: no better validation accuracy for {patience} epochs")
     validation = (f"validation acc {100 * report['selected_validation_accuracy']:.2f}%, "
@@ -281,6 +286,16 @@ def _report(run: _Run, writer, step: int, patience: int) -> dict:
     if jax.process_index() == 0:
         files.write_whole(run.checkpointer.workdir / SUMMARY_FILE, json.dumps(report, indent=2, sort_keys=True) + "\n")
     return report
+
+
+def _selected_test(run: _Run, state, selected_on_validation: bool) -> dict:
+    """The test split's `selected_test_*` numbers: of best/ when validation selected it, else of `state` (the last
+    epoch's, which is then the selected one). Deterministic, so a resumed complete run reports the same."""
+    if selected_on_validation:
+        best = run.checkpointer.restore_best(run.data_parallel.to_global(state))
+        state = run.data_parallel.to_step_layout(best)
+    test = evaluate(run.eval_step, state, run.data.test, run.eval_batch_size)
+    return {f"selected_test_{key}": value for key, value in test.items()}
 
 
 def _train_epoch(run: _Run, state, step: int, progress, stop: StopFlag, clock: _Clock):

@@ -70,13 +70,14 @@ def _split_part(name: str, metrics: dict) -> str:
     return f"{name} loss {metrics['loss']:.4f} acc {100 * metrics['accuracy']:6.2f}%{tta}  "
 
 
-def epoch_summary_line(epoch: int, epochs: int, train: dict, validation: dict | None, test: dict, seconds: float,
+def epoch_summary_line(epoch: int, epochs: int, train: dict, validation: dict | None, test: dict | None, seconds: float,
                        images_per_s: float, *, new_best: bool = False, compile_seconds: float | None = None) -> str:
-    """One line per epoch: train, validation (marked * when it is the best so far) and test numbers, time."""
+    """One line per epoch: train, validation (marked * when it is the best so far) and test numbers (when evaluated),
+    time."""
     validation_part = _split_part("val", validation).rstrip() + ("* " if new_best else "  ") if validation else ""
     compiled = f", +{compile_seconds:.1f}s compiling" if compile_seconds is not None else ""
     return (
-        f"epoch {epoch:>3}/{epochs}  {_split_part('train', train)}{validation_part}{_split_part('test', test)}"
+        f"epoch {epoch:>3}/{epochs}  {_split_part('train', train)}{validation_part}{_split_part('test', test) if test else ''}"
         f"time {seconds:6.1f}s{compiled}  ({images_per_s:,.0f} img/s)"
     )
 

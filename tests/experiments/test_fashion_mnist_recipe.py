@@ -16,6 +16,6 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 def test_fashion_mnist_recipe_reaches_92_percent(tmp_path):
     mnist.main(["mnist", f"--flagfile={ROOT / 'launch/flags/fashion_mnist_tiny_vgg.flags'}", f"--workdir={tmp_path}",
                 "--progress_bar=false"])
-    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
-    assert rows[-1]["test_accuracy"] >= 0.92, rows[-1]
+    summary = json.loads((tmp_path / "summary.json").read_text())  # the epoch selected on validation
+    assert summary["selected_by"] == "validation accuracy" and summary["selected_test_accuracy"] >= 0.92, summary
     assert (tmp_path / "curves.png").stat().st_size > 10_000

@@ -96,7 +96,7 @@ def test_every_setting_that_changes_the_numbers_is_identity_and_execution_settin
                                                     "learning_rate: 1.0 -> 0.1", "classes: '' -> '5-9'"]
     assert identity_differences(current.to_dict(), current) == []
     execution = {"checkpoint_every_steps": 7, "keep_checkpoints": 9, "log_every_steps": 3, "data_dir": "/elsewhere",
-                 "progress_bar": False, "init_from": "/moved/source"}
+                 "progress_bar": False, "init_from": "/moved/source", "test_every_epoch": False}
     assert set(execution) == set(EXECUTION_FIELDS)
     assert identity_differences({**TrainConfig().to_dict(), **execution}, TrainConfig()) == []
     assert set(identity_fields()) == set(FIELDS) - set(EXECUTION_FIELDS)
