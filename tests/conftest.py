@@ -1,6 +1,9 @@
-"""Shared fixtures: real Fashion-MNIST (prepared offline once per machine), small real disks, and a tiny
-learnable model."""
+"""Shared fixtures: real Fashion-MNIST (prepared offline once per machine), a run trained on it (once per test
+session, whatever the number of xdist workers), small real disks, and a tiny learnable model."""
 
+import fcntl
+import os
+import shutil
 import subprocess
 import uuid
 
@@ -25,6 +28,31 @@ def fashion_mnist():
     train = load_split("fashion_mnist", "train")
     test = load_split("fashion_mnist", "test")
     return (*train, *test)
+
+
+FASHION_MNIST_RUN = {"dataset": "fashion_mnist", "model": "tiny_vgg", "augment": "flip", "progress_bar": False,
+                     "optimizer": "sgd", "schedule": "constant", "warmup_epochs": 0.0, "classes": "0-4",
+                     "train_examples": 2000, "batch_size": 100, "epochs": 1, "learning_rate": 0.05,
+                     "validation_examples": 1000}  # the training split's last 1,000: about 500 of the 5 classes
+
+
+@pytest.fixture(scope="session")
+def fashion_mnist_run(tmp_path_factory, fashion_mnist):
+    """The workdir of tiny_vgg trained on real Fashion-MNIST's classes 0-4 (`FASHION_MNIST_RUN`: 2,000 images, one
+    epoch of 20 steps), for tests that only read a trained run (transfer sources, inspection). Trained once per
+    session: xdist workers share one folder, the first to get its lock trains, the others then find it done."""
+    from jaxcnn.train import TrainConfig
+    from jaxcnn.train.loop import SUMMARY_FILE, train_and_evaluate
+
+    root = tmp_path_factory.getbasetemp()
+    root = root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root  # pytest-N/, above popen-gwK/
+    workdir = root / "fashion_mnist_run_0to4"
+    with open(root / "fashion_mnist_run_0to4.lock", "w") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)  # released when the file closes, or with a worker that died
+        if not (workdir / SUMMARY_FILE).exists():  # written last: a run cut short is trained again
+            shutil.rmtree(workdir, ignore_errors=True)
+            train_and_evaluate(TrainConfig(**FASHION_MNIST_RUN), workdir)
+    return workdir
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ on real Fashion-MNIST that pretrain on classes 0-4 and transfer to classes 5-9 (
 
 import os
 import pathlib
+import shutil
 import sys
 
 import jax
@@ -21,6 +22,7 @@ from jaxcnn.train.steps import StepRecipe, make_steps
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent / "train"))
 from scale_run import read_checkpoint  # noqa: E402
+from conftest import FASHION_MNIST_RUN  # noqa: E402
 
 
 @pytest.mark.parametrize("name, shape, options, head", [
@@ -97,15 +99,10 @@ def test_a_backbone_from_another_architecture_is_refused_naming_the_differences(
         "params/block1/conv/kernel: trained (3, 3, 1, 16), this run (3, 3, 1, 32)"]
 
 
-# Whole runs on real Fashion-MNIST (tiny_vgg has BatchNorm, so frozen statistics are checked too).
-RECIPE = {"dataset": "fashion_mnist", "model": "tiny_vgg", "augment": "flip", "progress_bar": False,
-          "optimizer": "sgd", "schedule": "constant", "warmup_epochs": 0.0,
-          "validation_examples": 1000}  # the training split's last 1,000: about 500 of the 5 classes
-
-
-def _pretrain(workdir):
-    config = TrainConfig(**RECIPE, classes="0-4", train_examples=2000, batch_size=100, epochs=1, learning_rate=0.05)
-    return train_and_evaluate(config, workdir)
+# Whole runs on real Fashion-MNIST (tiny_vgg has BatchNorm, so frozen statistics are checked too), starting from
+# conftest's `fashion_mnist_run`: tiny_vgg trained on classes 0-4 (one epoch of 20 steps), shared by the session.
+RECIPE = {key: value for key, value in FASHION_MNIST_RUN.items()
+          if key not in ("classes", "train_examples", "batch_size", "epochs", "learning_rate")}
 
 
 def _transfer_config(source, **overrides):
@@ -117,11 +114,9 @@ def _files(workdir) -> dict:
     return {str(p.relative_to(workdir)): (p.stat().st_size, p.stat().st_mtime_ns) for p in workdir.rglob("*")}
 
 
-@pytest.fixture(scope="module")
-def pretrained(tmp_path_factory, fashion_mnist):
-    workdir = tmp_path_factory.mktemp("pretrain_0to4")
-    _pretrain(workdir)
-    return workdir
+@pytest.fixture
+def pretrained(fashion_mnist_run):
+    return fashion_mnist_run
 
 
 def _leaves_equal(a, b) -> bool:
@@ -157,22 +152,24 @@ def test_a_pretrained_frozen_backbone_is_a_far_better_feature_extractor_than_a_r
 
 @pytest.mark.slow
 def test_fine_tuning_moves_the_backbone_and_a_resumed_run_needs_no_source(pretrained, tmp_path, capsys):
-    whole = train_and_evaluate(_transfer_config(pretrained, backbone_lr_scale=0.1), tmp_path / "whole")
-    train_and_evaluate(_transfer_config(pretrained, backbone_lr_scale=0.1, epochs=1.5), tmp_path / "part")
-    moved = pretrained.with_name(pretrained.name + "_moved")
-    os.rename(pretrained, moved)  # the source is gone: resuming must not need it
+    source = tmp_path / "source"
+    shutil.copytree(pretrained, source)  # the session's run is shared: this test takes its own copy away
+    whole = train_and_evaluate(_transfer_config(source, backbone_lr_scale=0.1), tmp_path / "whole")
+    train_and_evaluate(_transfer_config(source, backbone_lr_scale=0.1, epochs=1.5), tmp_path / "part")
+    moved = source.with_name("source_moved")
+    os.rename(source, moved)  # the source is gone: resuming must not need it
     try:
-        resumed = train_and_evaluate(_transfer_config(pretrained, backbone_lr_scale=0.1), tmp_path / "part",
+        resumed = train_and_evaluate(_transfer_config(source, backbone_lr_scale=0.1), tmp_path / "part",
                                      allow_config_change=True)  # longer: the constant rate makes it a prefix
     finally:
-        os.rename(moved, pretrained)
+        os.rename(moved, source)
     assert "Resuming from checkpoint at step 15" in capsys.readouterr().out
     a, b = read_checkpoint(tmp_path / "whole"), read_checkpoint(tmp_path / "part")
     assert _leaves_equal(a["params"], b["params"]) and _leaves_equal(a["opt_state"], b["opt_state"])
     assert resumed["test_accuracy"] == whole["test_accuracy"]
-    source = read_checkpoint(pretrained, 20)
+    source_state = read_checkpoint(source, 20)
     kernel = "block1", "conv", "kernel"
-    delta = np.abs(a["params"][kernel[0]][kernel[1]][kernel[2]] - source["params"][kernel[0]][kernel[1]][kernel[2]])
+    delta = np.abs(a["params"][kernel[0]][kernel[1]][kernel[2]] - source_state["params"][kernel[0]][kernel[1]][kernel[2]])
     assert delta.max() > 1e-4  # fine-tuned, not frozen
 
 
