@@ -23,6 +23,9 @@ def _metrics(workdir):
 
 
 def test_cifar10_resnet18_flagfile_trains_checkpoints_and_resumes(tmp_path, capsys):
+    """The flagfile's own ResNet-18 trains an epoch; the resume (refused, then continued on purpose) follows the
+    same flagfile with --model=simple_cnn, so the ResNet-18 steps compile once (they train in tests/test_models.py
+    too) and the two small runs cost less than a second ResNet-18 compilation."""
     with tfds.testing.mock_data(num_examples=20):
         cifar.main(_argv(tmp_path, epochs=1))
     out = capsys.readouterr().out
@@ -34,23 +37,26 @@ def test_cifar10_resnet18_flagfile_trains_checkpoints_and_resumes(tmp_path, caps
     assert [p.name for p in (tmp_path / "best").iterdir()] == ["2"]
     assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
 
+    workdir, small = tmp_path / "resumed", ["--model=simple_cnn"]
     with tfds.testing.mock_data(num_examples=20):
+        cifar.main(_argv(workdir, epochs=1) + small)
+        assert "simple_cnn on cifar10" in capsys.readouterr().out
         with pytest.raises(SystemExit):  # a longer schedule changes the numbers: refused unless on purpose
-            cifar.main(_argv(tmp_path, epochs=2))
+            cifar.main(_argv(workdir, epochs=2) + small)
         assert "(epochs: 1.0 -> 2.0)" in capsys.readouterr().err
-        cifar.main(_argv(tmp_path, epochs=2) + ["--allow_config_change"])  # resumes at step 2
+        cifar.main(_argv(workdir, epochs=2) + small + ["--allow_config_change"])  # resumes at step 2
     out = capsys.readouterr().out
     assert "--allow_config_change: continuing with epochs: 1.0 -> 2.0 (recorded in history.jsonl)" in out
     assert "Resuming from checkpoint at step 2 (epoch 2)" in out
-    history = [json.loads(line) for line in (tmp_path / "history.jsonl").read_text().splitlines()]
+    history = [json.loads(line) for line in (workdir / "history.jsonl").read_text().splitlines()]
     assert [event["event"] for event in history] == ["start", "settings changed on purpose"]
     assert history[1]["changes"] == ["epochs: 1.0 -> 2.0"] and history[1]["step"] == 2
     assert history[1]["packages"]["jax"] and "python" in history[1]
     assert "epoch   1/2" not in out and "epoch   2/2" in out
-    metrics = _metrics(tmp_path)
+    metrics = _metrics(workdir)
     assert [m["epoch"] for m in metrics] == [1, 2]
     assert all(0.0 <= m["test_accuracy"] <= 1.0 and m["train_loss"] > 0 for m in metrics)
-    assert "4" in {p.name for p in (tmp_path / "checkpoints").iterdir()}
+    assert "4" in {p.name for p in (workdir / "checkpoints").iterdir()}
 
 
 @pytest.mark.slow  # the refusal itself: tests/train/test_workdir.py, tests/experiments/test_bad_input.py
