@@ -1,8 +1,9 @@
-"""Shared fixtures: real Fashion-MNIST (prepared offline once per machine), a run trained on it (once per test
-session, whatever the number of xdist workers), small real disks, and a tiny learnable model."""
+"""Shared fixtures: real Fashion-MNIST (prepared offline once per machine), runs trained on it and on a folder of
+images (once per test session, whatever the number of xdist workers), small real disks, a tiny learnable model."""
 
 import fcntl
 import os
+import pathlib
 import shutil
 import subprocess
 import uuid
@@ -36,23 +37,32 @@ FASHION_MNIST_RUN = {"dataset": "fashion_mnist", "model": "tiny_vgg", "augment":
                      "validation_examples": 1000}  # the training split's last 1,000: about 500 of the 5 classes
 
 
+def _once_per_session(tmp_path_factory, name: str, make) -> pathlib.Path:
+    """The folder `name` that `make(folder)` filled, made once per test session: xdist workers share one folder
+    (pytest-N/, above their popen-gwK/); the first to get its lock makes it, the others wait and find it done.
+    For runs that tests only read."""
+    root = tmp_path_factory.getbasetemp()
+    root = root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root
+    folder, done = root / name, root / f"{name}.done"
+    with open(root / f"{name}.lock", "w") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)  # released when the file closes, or with a worker that died
+        if not done.exists():  # a folder cut short by a failure is made again
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            make(folder)
+            done.touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def fashion_mnist_run(tmp_path_factory, fashion_mnist):
     """The workdir of tiny_vgg trained on real Fashion-MNIST's classes 0-4 (`FASHION_MNIST_RUN`: 2,000 images, one
-    epoch of 20 steps), for tests that only read a trained run (transfer sources, inspection). Trained once per
-    session: xdist workers share one folder, the first to get its lock trains, the others then find it done."""
+    epoch of 20 steps), for tests that only read a trained run (transfer sources, inspection); once per session."""
     from jaxcnn.train import TrainConfig
-    from jaxcnn.train.loop import SUMMARY_FILE, train_and_evaluate
+    from jaxcnn.train.loop import train_and_evaluate
 
-    root = tmp_path_factory.getbasetemp()
-    root = root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root  # pytest-N/, above popen-gwK/
-    workdir = root / "fashion_mnist_run_0to4"
-    with open(root / "fashion_mnist_run_0to4.lock", "w") as lock_file:
-        fcntl.flock(lock_file, fcntl.LOCK_EX)  # released when the file closes, or with a worker that died
-        if not (workdir / SUMMARY_FILE).exists():  # written last: a run cut short is trained again
-            shutil.rmtree(workdir, ignore_errors=True)
-            train_and_evaluate(TrainConfig(**FASHION_MNIST_RUN), workdir)
-    return workdir
+    return _once_per_session(tmp_path_factory, "fashion_mnist_run_0to4",
+                             lambda workdir: train_and_evaluate(TrainConfig(**FASHION_MNIST_RUN), workdir))
 
 
 @pytest.fixture
@@ -100,13 +110,16 @@ FOLDER_RUN_SETTINGS = dict(model="tiny_vgg", batch_size=12, epochs=10, learning_
 @pytest.fixture(scope="session")
 def folder_run(tmp_path_factory):
     """(image folder, workdir) of a run trained on a generated folder of real PNG and JPEG files (three classes:
-    a bright square in one corner; `folder_data`): 30 steps, its last checkpoints and its best kept."""
+    a bright square in one corner; `folder_data`): 30 steps, its last checkpoints and its best kept. Made once per
+    session, shared by the xdist workers; tests only read it."""
     from folder_data import write_folder
 
     from jaxcnn.train import TrainConfig
     from jaxcnn.train.loop import train_and_evaluate
 
-    root = write_folder(tmp_path_factory.mktemp("images") / "corners", per_class=14, size=16)
-    workdir = tmp_path_factory.mktemp("folder_run")
-    train_and_evaluate(TrainConfig(dataset=f"folder:{root}", **FOLDER_RUN_SETTINGS), workdir)
-    return root, workdir
+    def make(folder):
+        root = write_folder(folder / "corners", per_class=14, size=16)
+        train_and_evaluate(TrainConfig(dataset=f"folder:{root}", **FOLDER_RUN_SETTINGS), folder / "run")
+
+    folder = _once_per_session(tmp_path_factory, "folder_run", make)
+    return folder / "corners", folder / "run"
