@@ -91,9 +91,10 @@ def test_a_batch_that_does_not_divide_across_devices_names_a_fix(tmp_path):
     assert last == "error: --batch_size=12 does not divide across 8 devices; use a multiple of 8, e.g. 8"
 
 
-def test_an_unwritable_workdir_is_named(tmp_path):
+def test_an_unwritable_workdir_is_named(tmp_path, capsys):
     (tmp_path / "a_file").write_text("not a directory")
-    returncode, last = _cli(tmp_path, f"--workdir={tmp_path / 'a_file' / 'run'}")
+    argv = ["mnist", f"--workdir={tmp_path / 'a_file' / 'run'}", f"--data_dir={tmp_path / 'tfds'}"]
+    returncode, last = _run_in_process(mnist.main, argv, capsys)  # the shell's view: the subprocess cases above
     assert returncode == 2
     assert last == f"error: cannot write to --workdir {tmp_path / 'a_file' / 'run'} (Not a directory); choose a writable directory"
 
