@@ -2,16 +2,19 @@
 # Creates (or refreshes) the project's virtual environment in .venv with the newest Python >= 3.11 found.
 #   bash launch/setup.sh            # venv + jaxcnn[test]
 #   bash launch/setup.sh --data     # ... and Debian's Fashion-MNIST files, for offline training
+#   bash launch/setup.sh --bytecode # ... and the packages' bytecode compiled once (for runs that start many Pythons)
 #   JAXCNN_ACCELERATOR=cuda12 bash launch/setup.sh   # GPU wheels: jax[cuda12] (or cuda13, tpu)
 # Re-running is cheap: dependencies are reinstalled only when pyproject.toml changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 want_data=0
+want_bytecode=0
 for arg in "$@"; do
   case "$arg" in
     --data) want_data=1 ;;
-    *) echo "setup.sh: unknown option '$arg' (use --data)" >&2; exit 2 ;;
+    --bytecode) want_bytecode=1 ;;
+    *) echo "setup.sh: unknown option '$arg' (use --data, --bytecode)" >&2; exit 2 ;;
   esac
 done
 
@@ -64,8 +67,10 @@ fi
 # uv installs without bytecode, and where PYTHONDONTWRITEBYTECODE is set no Python ever writes it: every process
 # then compiles TensorFlow's and JAX's sources again on import (25 s of CPU instead of 8 on a 2-core VM, in each
 # of the test suite's dozens of subprocesses). Compiled once here, the caches are read even with that variable set.
+# Only on request (--bytecode, the test suite's): compiling everything takes 50-80 s, more than the one Python start
+# of a training run saves.
 bytecode_stamp=.venv/.jaxcnn-bytecode
-if [ "$(cat "$bytecode_stamp" 2>/dev/null)" != "$want_stamp" ]; then
+if [ "$want_bytecode" = 1 ] && [ -n "${PYTHONDONTWRITEBYTECODE:-}" ] && [ "$(cat "$bytecode_stamp" 2>/dev/null)" != "$want_stamp" ]; then
   echo "setup: compiling the installed packages' bytecode (once, about a minute)"
   site_packages=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
   .venv/bin/python -m compileall -q -j 0 "$site_packages" >/dev/null 2>&1 || true  # a vendored Python-2 file may fail
