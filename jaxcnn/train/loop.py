@@ -280,8 +280,10 @@ def _report(run: _Run, writer, step: int, patience: int, state) -> dict:
         metrics_lib.say(f"Early stopping at epoch {report['epoch']}: no better validation accuracy for {patience} epochs")
     validation = (f"validation acc {100 * report['selected_validation_accuracy']:.2f}%, "
                   if "selected_validation_accuracy" in report else "")
+    tta = (f", {100 * report['selected_test_tta_accuracy']:.2f}% with TTA" if "selected_test_tta_accuracy" in report
+           else "")
     metrics_lib.say(f"Selected epoch {report['selected_epoch']} (by {report['selected_by']}): {validation}test acc "
-                    f"{100 * report['selected_test_accuracy']:.2f}% (loss {report['selected_test_loss']:.4f})"
+                    f"{100 * report['selected_test_accuracy']:.2f}% (loss {report['selected_test_loss']:.4f}){tta}"
                     + ("; best/ holds its checkpoint" if validation else ""))
     if jax.process_index() == 0:
         files.write_whole(run.checkpointer.workdir / SUMMARY_FILE, json.dumps(report, indent=2, sort_keys=True) + "\n")

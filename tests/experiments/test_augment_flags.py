@@ -62,3 +62,5 @@ def test_tta_flag_reports_tta_accuracy_beside_the_plain_accuracy(tmp_path, capsy
         assert m["test_tta_loss"] != m["test_loss"]  # ten views averaged, not the plain prediction again
     tta_line = lines[-1].split(" (tta ")[1].split("%")[0]
     assert float(tta_line) == pytest.approx(100 * metrics[-1]["test_tta_accuracy"], abs=0.006)
+    selected = next(line for line in out.splitlines() if line.startswith("Selected epoch"))  # the last: no validation
+    assert selected.endswith(f"{100 * metrics[-1]['test_tta_accuracy']:.2f}% with TTA"), selected
