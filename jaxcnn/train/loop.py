@@ -275,7 +275,7 @@ def _report(run: _Run, writer, step: int, patience: int, state) -> dict:
     if not report:
         return report
     if "selected_test_accuracy" not in report:  # --test_every_epoch=false: the test split is evaluated now, once
-        report.update(_selected_test(run, state, selected_on_validation="selected_validation_accuracy" in report))
+        report.update(_selected_test(run, state, report))
     if step < run.total_steps:
         metrics_lib.say(f"Early stopping at epoch {report['epoch']}: no better validation accuracy for {patience} epochs")
     validation = (f"validation acc {100 * report['selected_validation_accuracy']:.2f}%, "
@@ -290,10 +290,11 @@ def _report(run: _Run, writer, step: int, patience: int, state) -> dict:
     return report
 
 
-def _selected_test(run: _Run, state, selected_on_validation: bool) -> dict:
-    """The test split's `selected_test_*` numbers: of best/ when validation selected it, else of `state` (the last
-    epoch's, which is then the selected one). Deterministic, so a resumed complete run reports the same."""
-    if selected_on_validation:
+def _selected_test(run: _Run, state, report: dict) -> dict:
+    """The test split's `selected_test_*` numbers for `report`'s selected epoch: of best/ when validation selected
+    it, else of `state` (the last epoch's, which is then the selected one). Deterministic, so a resumed complete run
+    reports the same."""
+    if "selected_validation_accuracy" in report:
         best = run.checkpointer.restore_best(run.data_parallel.to_global(state))
         state = run.data_parallel.to_step_layout(best)
     test = evaluate(run.eval_step, state, run.data.test, run.eval_batch_size)

@@ -75,9 +75,10 @@ def epoch_summary_line(epoch: int, epochs: int, train: dict, validation: dict | 
     """One line per epoch: train, validation (marked * when it is the best so far) and test numbers (when evaluated),
     time."""
     validation_part = _split_part("val", validation).rstrip() + ("* " if new_best else "  ") if validation else ""
+    test_part = _split_part("test", test) if test else ""
     compiled = f", +{compile_seconds:.1f}s compiling" if compile_seconds is not None else ""
     return (
-        f"epoch {epoch:>3}/{epochs}  {_split_part('train', train)}{validation_part}{_split_part('test', test) if test else ''}"
+        f"epoch {epoch:>3}/{epochs}  {_split_part('train', train)}{validation_part}{test_part}"
         f"time {seconds:6.1f}s{compiled}  ({images_per_s:,.0f} img/s)"
     )
 
