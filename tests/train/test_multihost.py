@@ -20,6 +20,7 @@ from jaxcnn import models
 from jaxcnn.train.config import TrainConfig
 from jaxcnn.train.loop import train_and_evaluate
 from jaxcnn.train.optim import make_optimizer
+from jaxcnn.train.selection import best_row
 from jaxcnn.train.state import create_train_state
 from scale_run import MOCK_EXAMPLES, read_checkpoint, register_smooth_bn_net
 from test_parallel import assert_trees_close, finish, max_difference, run_in_subprocess
@@ -101,7 +102,7 @@ def test_sigterm_to_one_process_stops_both_at_one_step_they_resume_under_pmap_an
     assert sorted(int(p.name) for p in (workdir / "checkpoints").iterdir()) == [5, 6, 10, 12]
     rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     assert [row["epoch"] for row in rows] == [1, 2]  # epoch 1's row written by the resume, each row once
-    best = max(rows, key=lambda row: row["validation_accuracy"])  # the first of equals, as selection keeps it
+    best = best_row(rows)
     assert [p.name for p in (workdir / "best").iterdir()] == [str(best["step"])]
     _assert_same_training(workdir, tmp_path / "reference", steps=12)
 
