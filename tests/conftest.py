@@ -1,7 +1,6 @@
 """Shared fixtures: real Fashion-MNIST (prepared offline once per machine), runs trained on it and on a folder of
 images (once per test session, whatever the number of xdist workers), small real disks, a tiny learnable model."""
 
-import fcntl
 import os
 import pathlib
 import shutil
@@ -16,6 +15,7 @@ except ImportError:
 import flax.linen as nn
 import pytest
 
+from jaxcnn import files
 from jaxcnn.data import fashion_mnist_offline
 
 
@@ -44,8 +44,7 @@ def _once_per_session(tmp_path_factory, name: str, make) -> pathlib.Path:
     root = tmp_path_factory.getbasetemp()
     root = root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root
     folder, done = root / name, root / f"{name}.done"
-    with open(root / f"{name}.lock", "w") as lock_file:
-        fcntl.flock(lock_file, fcntl.LOCK_EX)  # released when the file closes, or with a worker that died
+    with files.held_exclusively(root / f"{name}.lock"):  # released with a worker that died, too
         if not done.exists():  # a folder cut short by a failure is made again
             shutil.rmtree(folder, ignore_errors=True)
             folder.mkdir()
