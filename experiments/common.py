@@ -114,11 +114,8 @@ def main(argv: list[str], *, dataset: str, datasets: list[str], model: str) -> N
     from jaxcnn.train import loop, plan  # deferred for an instant --help; importing touches no device
 
     logging.getLogger("absl").addFilter(_ShortLibraryErrors())
-    try:
-        with cli.user_errors_exit():
-            config = config_from_flags(fv)
-            plan.resolve(config)  # bad values fail here, before joining other processes
-            distributed.initialize(fv.coordinator_address, fv.num_processes, fv.process_id, multihost=fv.multihost)
-            loop.train_and_evaluate(config, fv.workdir, new_run=fv.new_run, allow_config_change=fv.allow_config_change)
-    except KeyboardInterrupt:  # before training started (or a second Ctrl-C): checkpoints on disk are intact
-        cli.fail("stopped before a new checkpoint could be saved; rerun to resume", status=130, label="interrupted")
+    with cli.training_exit():
+        config = config_from_flags(fv)
+        plan.resolve(config)  # bad values fail here, before joining other processes
+        distributed.initialize(fv.coordinator_address, fv.num_processes, fv.process_id, multihost=fv.multihost)
+        loop.train_and_evaluate(config, fv.workdir, new_run=fv.new_run, allow_config_change=fv.allow_config_change)

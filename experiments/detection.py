@@ -35,11 +35,8 @@ def main(argv: list[str] | None = None) -> None:
     from jaxcnn.detection import loop  # deferred for an instant --help
 
     config = common.config_from(fv, DetectionConfig)
-    try:
-        with cli.user_errors_exit():
-            loop.train_and_evaluate(config, fv.workdir, new_run=fv.new_run)
-    except KeyboardInterrupt:
-        cli.fail("stopped before a new checkpoint could be saved; rerun to resume", status=130, label="interrupted")
+    with cli.training_exit():
+        loop.train_and_evaluate(config, fv.workdir, new_run=fv.new_run)
 
 
 if __name__ == "__main__":

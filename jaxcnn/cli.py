@@ -12,7 +12,9 @@ entry points (which own the terminal) turn it into `error: <message>` on stderr 
 """
 
 import contextlib
+import signal
 import sys
+import threading
 
 from jaxcnn import errors
 
@@ -30,3 +32,20 @@ def user_errors_exit():
         yield
     except errors.UserError as err:
         fail(str(err), status=err.exit_status, label=err.label)
+
+
+@contextlib.contextmanager
+def training_exit():
+    """`user_errors_exit` for a command that trains. SIGTERM counts as Ctrl-C until the training loop's own
+    handler takes over (it saves a checkpoint first): a run stopped while it starts, or by a second signal, unwinds
+    and ends with one line and exit status 130, its workdir lock released, instead of dying where it stood."""
+    main_thread = threading.current_thread() is threading.main_thread()  # only it may set handlers
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler) if main_thread else None
+    try:
+        with user_errors_exit():
+            yield
+    except KeyboardInterrupt:  # checkpoints on disk are intact: the loop saves them whole or not at all
+        fail("stopped before a new checkpoint could be saved; rerun to resume", status=130, label="interrupted")
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)

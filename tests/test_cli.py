@@ -1,6 +1,9 @@
 """`jaxcnn.cli`: how every entry point ends. A user's mistake is one `error: ...` line on stderr and status 2, an
 interrupted run `interrupted: ...` and 130; anything else is a bug and keeps its traceback."""
 
+import os
+import signal
+
 import pytest
 
 from jaxcnn import cli, errors
@@ -64,3 +67,27 @@ def test_fail_prints_one_labelled_line_and_exits_with_the_status(capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.fail("stopped before a checkpoint", status=130, label="interrupted")
     assert exit_info.value.code == 130 and capsys.readouterr().err == "interrupted: stopped before a checkpoint\n"
+
+
+def test_sigterm_while_a_training_command_starts_unwinds_to_one_line_and_130(capsys):
+    """Before the loop's own handler is installed (data loading, compiling), SIGTERM must unwind like Ctrl-C, so the
+    workdir lock and every `finally` run, not kill the process where it stands."""
+    before = signal.getsignal(signal.SIGTERM)
+    unwound = []
+    with pytest.raises(SystemExit) as exit_info:
+        with cli.training_exit():
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)  # Python runs the handler before the next line
+                unwound.append(False)
+            finally:
+                unwound.append(True)
+    assert exit_info.value.code == 130 and unwound == [True]
+    assert capsys.readouterr().err == "interrupted: stopped before a new checkpoint could be saved; rerun to resume\n"
+    assert signal.getsignal(signal.SIGTERM) is before  # the caller's handler is back
+
+
+def test_a_training_command_still_turns_user_errors_into_one_line(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        with cli.training_exit():
+            raise errors.ConfigError("--epochs must be positive, got 0")
+    assert exit_info.value.code == 2 and capsys.readouterr().err == "error: --epochs must be positive, got 0\n"

@@ -27,6 +27,8 @@ def test_two_runs_started_together_one_trains_the_other_is_refused_in_one_line(t
     [winner] = [run for run in runs if run is not loser]
     loser_out, _ = loser.communicate(timeout=60)
     assert winner.poll() is None, "the training run should still be training"  # 200 epochs: minutes of work
+    while not (workdir / "metrics.jsonl").exists() and winner.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)  # an epoch has ended: the loop's handler is in place, so SIGTERM saves a checkpoint
     winner.send_signal(signal.SIGTERM)
     winner_out, _ = winner.communicate(timeout=300)
 
