@@ -22,13 +22,13 @@ def test_both_pipelines_hold_out_the_same_validation_images_from_the_real_traini
     train_images, train_labels = fashion_mnist[0], fashion_mnist[1]
     mesh = parallel.make_mesh()
     held_out = _keys({"image": train_images[-500:], "label": train_labels[-500:], "mask": np.ones(500, bool)})
+    loaded = {}
     for pipeline, seed in (("device", 0), ("streaming", 3)):
         config = TrainConfig(dataset="fashion_mnist", input_pipeline=pipeline, validation_examples=500, seed=seed)
-        data = make_datasets(resolve(config), mesh)
+        data = loaded[pipeline] = make_datasets(resolve(config), mesh)
         assert (data.train.num_examples, data.validation.num_examples) == (59_500, 500), pipeline
         assert sum((_keys(b) for b in data.validation.eval_batches(250)), []) == held_out, pipeline
         assert data.validation_source == "the last 500 examples of the training split"
-    device = make_datasets(resolve(TrainConfig(dataset="fashion_mnist", validation_examples=500)), mesh)
-    first_batch = _keys(next(device.train.train_batches(0, 0, 128)))
+    first_batch = _keys(next(loaded["device"].train.train_batches(0, 0, 128)))
     assert not set(first_batch) & set(held_out)
     assert make_datasets(resolve(TrainConfig(dataset="fashion_mnist", validation_examples=0)), mesh).validation is None
