@@ -45,7 +45,8 @@ OPTIONS = {"YNNPACK off (jaxcnn's)": xla_options.compiler_options("cpu"), "XLA d
            "YNNPACK off, vector width 512": {**xla_options.compiler_options("cpu"), "xla_cpu_prefer_vector_width": 512}}
 
 
-def _timer(compiled, state: list, *inputs):
+def timer(compiled, state: list, *inputs):
+    """A function that runs `compiled` once and returns its seconds; outputs carry over into `state`."""
     def timed() -> float:
         start = time.perf_counter()
         out = compiled(*state, *inputs)
@@ -89,11 +90,11 @@ def addition_step(net: str, kind: str, batch_size: int):
     state = [variables["params"], variables["batch_stats"], tx.init(variables["params"])]
     compiled = jax.jit(step, donate_argnums=donate).lower(*state, images, labels).compile(
         xla_options.compiler_options(jax.default_backend()))
-    return _timer(compiled, state, images, labels)
+    return timer(compiled, state, images, labels)
 
 
-def options_step(net: str, options: dict, batch_size: int):
-    """A timed step of jaxcnn's real train step of `net`, compiled with `options`."""
+def compiled_real_step(net: str, options: dict, batch_size: int):
+    """(compiled step, state, batch): jaxcnn's real train step of `net` compiled with `options`, and its inputs."""
     config = TrainConfig(dataset=DATASETS[net], model=net, batch_size=batch_size, augment="none")
     plan = resolve(config)
     model, tx = build_model(plan), make_optimizer(config, steps_per_epoch=100)
@@ -103,8 +104,13 @@ def options_step(net: str, options: dict, batch_size: int):
     batch = {"image": rng.integers(0, 256, (batch_size, *plan.image_shape), dtype=np.uint8),
              "label": rng.integers(0, plan.num_classes, batch_size).astype(np.int32), "mask": np.ones(batch_size, bool)}
     batch = jax.device_put(batch, parallel.batch_sharded(parallel.make_mesh()))
-    compiled = jax.jit(steps.train_step, donate_argnums=0).lower(state, batch).compile(options)
-    return _timer(compiled, [state], batch)  # the step returns (state, metric sums): the state carries over
+    return jax.jit(steps.train_step, donate_argnums=0).lower(state, batch).compile(options), state, batch
+
+
+def options_step(net: str, options: dict, batch_size: int):
+    """A timed step of jaxcnn's real train step of `net`, compiled with `options`."""
+    compiled, state, batch = compiled_real_step(net, options, batch_size)
+    return timer(compiled, [state], batch)  # the step returns (state, metric sums): the state carries over
 
 
 @contextlib.contextmanager
