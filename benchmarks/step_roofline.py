@@ -9,9 +9,9 @@ pixels, K = window x input channels, N = output channels. This script finds the 
 jaxpr, times those products as single `jnp.dot` calls (float32 under the options jaxcnn compiles with and under XLA's
 defaults; bfloat16 inputs with float32 accumulation, XLA's defaults, for comparison), and sets their sum beside
 jaxcnn's real step, timed in the same rounds. The products' sum is a floor for any step that computes these layers
-as matrix products on this machine: im2col copies, BatchNorm, activations, pooling and the optimizer come on top. The step's FLOPs are
-XLA's own count (`cost_analysis`). The first layer's input gradient, which no step computes, is counted: the
-floor is a little high for the first layer and exact for the others.
+as matrix products on this machine: im2col copies, BatchNorm, activations, pooling and the optimizer come on top.
+The step's FLOPs are XLA's own count (`cost_analysis`). The first layer's input gradient, which no step computes,
+is counted: the floor is a little high for the first layer and exact for the others.
 """
 
 import argparse
