@@ -6,7 +6,6 @@ JAX is imported only after the flags parse and the multi-host start-up, so `--he
 """
 
 import dataclasses
-import logging
 
 from absl import flags
 
@@ -62,17 +61,6 @@ def config_from_flags(fv: flags.FlagValues) -> TrainConfig:
     return config_from(fv, TrainConfig)
 
 
-class _ShortLibraryErrors(logging.Filter):
-    """Orbax logs the traceback of a failed background write before the main thread re-raises the error,
-    which `main` turns into its one line: keep orbax's record to a short line of its own."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if "orbax" in record.pathname and record.levelno >= logging.ERROR:
-            record.msg, record.args = record.getMessage().splitlines()[0][:300], ()
-            record.exc_info = record.exc_text = None
-        return True
-
-
 def parse(argv: list[str], fv: flags.FlagValues) -> None:
     """Parse `argv` into `fv`, or exit with a one-line message (unknown flag, bad value, missing --workdir)."""
     try:
@@ -113,7 +101,6 @@ def main(argv: list[str], *, dataset: str, datasets: list[str], model: str) -> N
     parse(argv, fv)
     from jaxcnn.train import loop, plan  # deferred for an instant --help; importing touches no device
 
-    logging.getLogger("absl").addFilter(_ShortLibraryErrors())
     with cli.training_exit():
         config = config_from_flags(fv)
         plan.resolve(config)  # bad values fail here, before joining other processes

@@ -1,8 +1,11 @@
 """`jaxcnn.cli`: how every entry point ends. A user's mistake is one `error: ...` line on stderr and status 2, an
 interrupted run `interrupted: ...` and 130; anything else is a bug and keeps its traceback."""
 
+import asyncio
 import os
 import signal
+import sys
+import types
 
 import pytest
 
@@ -91,3 +94,28 @@ def test_a_training_command_still_turns_user_errors_into_one_line(capsys):
         with cli.training_exit():
             raise errors.ConfigError("--epochs must be positive, got 0")
     assert exit_info.value.code == 2 and capsys.readouterr().err == "error: --epochs must be positive, got 0\n"
+
+
+def _unraisable(err):  # the fields of what Python passes to sys.unraisablehook
+    return types.SimpleNamespace(exc_type=type(err), exc_value=err, exc_traceback=err.__traceback__, err_msg=None,
+                                 object=None)
+
+
+def test_a_training_command_drops_only_closed_loop_callbacks_from_unraisable_errors(monkeypatch):
+    seen = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: seen.append(repr(u.exc_value)))
+    closed = asyncio.new_event_loop()
+    closed.close()
+
+    def callback_into(loop):  # what tensorstore's completion callbacks do after a failed orbax write
+        try:
+            loop.call_soon_threadsafe(print)
+        except RuntimeError as err:
+            sys.unraisablehook(_unraisable(err))
+
+    with cli.training_exit():
+        callback_into(closed)
+        other = RuntimeError("a callback's own bug")
+        sys.unraisablehook(_unraisable(other))
+    callback_into(closed)  # outside a training command: Python's usual report
+    assert seen == ["RuntimeError(\"a callback's own bug\")", "RuntimeError('Event loop is closed')"]
