@@ -86,6 +86,13 @@ def test_runs_killed_mid_epoch_and_at_every_epoch_boundary_end_equal_to_an_unint
     assert (killed_dir / "curves.png").stat().st_size > 10_000
 
 
+def _wait_for_a_checkpoint(workdir: pathlib.Path, process: subprocess.Popen) -> None:
+    """Until `workdir` holds a finished checkpoint (orbax renames its step folder into place when done)."""
+    while not any(p.name.isdigit() for p in (workdir / "checkpoints").glob("*")):
+        assert process.poll() is None, "the run ended before its first checkpoint"
+        time.sleep(0.2)
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not fashion_mnist_offline.debian_files_present(), reason="dataset-fashion-mnist not installed")
 def test_the_real_recipe_killed_from_outside_at_random_times_resumes_bitwise(tmp_path):
@@ -97,11 +104,13 @@ def test_the_real_recipe_killed_from_outside_at_random_times_resumes_bitwise(tmp
                                timeout=900, cwd=ROOT)
     assert reference.returncode == 0, reference.stderr[-3000:]
     delays = random.Random(7).sample(range(4, 20), 2)
-    for delay in delays:
+    for kill, delay in enumerate(delays):
         process = subprocess.Popen([*command, f"--workdir={tmp_path / 'killed'}"], stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT, text=True, cwd=ROOT)
         while "tiny_vgg on fashion_mnist" not in (line := process.stdout.readline()):  # training starts next
             assert line, "the run ended before training started"
+        if kill == len(delays) - 1:  # the first kill may come before any checkpoint (a loaded machine trains
+            _wait_for_a_checkpoint(tmp_path / "killed", process)  # slowly); the last one has one to resume from
         time.sleep(delay)
         process.kill()
         process.wait(timeout=60)
