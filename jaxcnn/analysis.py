@@ -29,15 +29,15 @@ def predict(model, variables: dict, images: np.ndarray, *, mean=None, std=None, 
     (the last one padded, its padding dropped)."""
     model_input = _preparer(mean, std, prepare)
 
-    @jax.jit
-    def classes(batch):
+    @jax.jit  # the variables are an argument, not constants compiled into the program
+    def classes(variables, batch):
         return jnp.argmax(model.apply(variables, model_input(batch), train=False), axis=-1)
 
     out = []
     for start in range(0, len(images), batch_size):
         batch = images[start:start + batch_size]
         padded = np.concatenate([batch, np.zeros((batch_size - len(batch), *batch.shape[1:]), batch.dtype)])
-        out.append(np.asarray(classes(padded))[: len(batch)])
+        out.append(np.asarray(classes(variables, padded))[: len(batch)])
     return np.concatenate(out) if out else np.zeros((0,), np.int64)
 
 
@@ -52,17 +52,25 @@ def feature_maps(model, variables: dict, image: np.ndarray, *, mean=None, std=No
                  prepare=None) -> list[tuple[str, np.ndarray]]:
     """(layer path, H x W x C output) of every convolution, in the order the network applies them, for one
     uint8 H x W x C image in evaluation mode."""
-    captured = []
+    names = []  # filled while the network is traced, in the order it applies its convolutions
 
-    def capture(next_fun, args, kwargs, context):
-        out = next_fun(*args, **kwargs)
-        if isinstance(context.module, (nn.Conv, layers.Conv2d)) and context.method_name == "__call__":
-            captured.append(("/".join(context.module.path), out))
-        return out
+    @jax.jit  # one compiled program: run op by op, a ResNet-20 took seconds to compile its operations one by one
+    def convolution_outputs(variables, images):
+        outputs = []
 
-    with nn.intercept_methods(capture):
-        model.apply(variables, _preparer(mean, std, prepare)(image[None]), train=False)
-    return [(name, np.asarray(out[0], np.float32)) for name, out in captured]
+        def capture(next_fun, args, kwargs, context):
+            out = next_fun(*args, **kwargs)
+            if isinstance(context.module, (nn.Conv, layers.Conv2d)) and context.method_name == "__call__":
+                names.append("/".join(context.module.path))
+                outputs.append(out[0])
+            return out
+
+        with nn.intercept_methods(capture):
+            model.apply(variables, _preparer(mean, std, prepare)(images), train=False)
+        return outputs
+
+    outputs = convolution_outputs(variables, image[None])
+    return [(name, np.asarray(out, np.float32)) for name, out in zip(names, outputs, strict=True)]
 
 
 def first_conv_kernel(params: dict, maps: list[tuple[str, np.ndarray]]) -> tuple[str, np.ndarray]:

@@ -20,7 +20,7 @@ def test_confusion_matrix_counts_true_rows_and_predicted_columns():
 @pytest.fixture(scope="module")
 def tiny_vgg():
     model = models.get_model("tiny_vgg", num_classes=10)
-    variables = model.init(jax.random.PRNGKey(0), np.zeros((1, 28, 28, 1), np.float32))
+    variables = models.init_variables(model, jax.random.PRNGKey(0), np.zeros((1, 28, 28, 1), np.float32))
     images = np.asarray(jax.random.randint(jax.random.PRNGKey(1), (7, 28, 28, 1), 0, 256), np.uint8)
     return model, variables, images
 
@@ -45,7 +45,7 @@ def test_feature_maps_shrink_and_deepen_and_the_first_is_the_convolution_of_the_
 
 def test_the_first_convolution_is_found_by_running_the_network_not_by_name():
     model = models.get_model("resnet20", num_classes=10)
-    variables = model.init(jax.random.PRNGKey(0), np.zeros((1, 32, 32, 3), np.float32))
+    variables = models.init_variables(model, jax.random.PRNGKey(0), np.zeros((1, 32, 32, 3), np.float32))
     image = np.zeros((32, 32, 3), np.uint8)
     maps = analysis.feature_maps(model, variables, image, mean=(0.5,) * 3, std=(0.25,) * 3)
     name, kernel = analysis.first_conv_kernel(variables["params"], maps)

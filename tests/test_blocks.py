@@ -17,8 +17,7 @@ def _x(shape, seed=0):
 
 
 def _init(module, x):
-    with jax.threefry_partitionable(False):  # see tests/test_models.py: faster XLA:CPU compile
-        return jax.jit(module.init)(jax.random.key(0), x)
+    return models.init_variables(module, jax.random.key(0), x)
 
 
 def test_basic_block_identity_shortcut_is_exact_with_zero_init_residual():

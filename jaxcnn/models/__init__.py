@@ -2,7 +2,7 @@
 
     from jaxcnn import models
     model = models.get_model("resnet20", num_classes=10)   # a flax.linen.Module
-    variables = model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))
+    variables = models.init_variables(model, jax.random.key(0), jnp.zeros((1, 32, 32, 3)))
     logits = model.apply(variables, images)                # (N, 10) float32
 
 Every model is a `Classifier`: it takes NHWC float input (checked and cast to its `dtype` once, before its
@@ -16,7 +16,7 @@ norm=functools.partial(layers.BatchNorm, axis_name="batch"))`. `python -m jaxcnn
 
 from jaxcnn.models import airbench, lenet, resnet, resnet_cifar, simple, vgg, wide_resnet  # noqa: F401  (register)
 from jaxcnn.models.airbench import AirbenchNet, whitening_kernel
-from jaxcnn.models.common import Classifier, NormalizedClassifier, abstract_variables
+from jaxcnn.models.common import Classifier, NormalizedClassifier, abstract_variables, init_variables
 from jaxcnn.models.lenet import LeNet5
 from jaxcnn.models.registry import ModelSpec, get_model, get_spec, list_models, register
 from jaxcnn.models.resnet import ResNet
@@ -28,5 +28,5 @@ from jaxcnn.models.wide_resnet import WideResNet
 __all__ = [
     "AirbenchNet", "CifarResNet", "Classifier", "FourThreeCNN", "LeNet5", "ModelSpec", "NormalizedClassifier",
     "Note004CNN", "ResNet", "SequentialCNN", "SimpleCNN", "TinyVGG", "VGG", "WideResNet", "abstract_variables",
-    "get_model", "get_spec", "list_models", "register", "whitening_kernel",
+    "get_model", "get_spec", "init_variables", "list_models", "register", "whitening_kernel",
 ]

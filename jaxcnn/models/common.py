@@ -3,6 +3,7 @@ its `NormalizedClassifier` form and small layer helpers."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import flax.linen as nn
@@ -55,3 +56,28 @@ def abstract_variables(model: nn.Module, image_shape) -> dict:
     key = jax.random.PRNGKey(0)
     images = jax.ShapeDtypeStruct((2, *image_shape), jnp.float32)
     return jax.eval_shape(lambda x: model.init({"params": key, "dropout": key}, x, train=True), images)
+
+
+def init_variables(module: nn.Module, rngs, *inputs, **options) -> dict:
+    """`module.init(rngs, *inputs, **options)` as one compiled program drawing from the legacy threefry stream.
+
+    Run op by op, or with jax's partitionable threefry, XLA:CPU compiles every random tensor's draw on its own
+    (seconds each): tiny_vgg took 7.3 s and resnet20 12 s to initialise eagerly, a jitted ResNet-56 90 s; here
+    1.3 s and 3.3 s, with the same values as an eager init under the same stream. `options` (``train=True``)
+    are static; a second module equal to the first reuses its compiled init."""
+    options = tuple(sorted(options.items()))
+    try:
+        hash((module, options))
+    except TypeError:  # a module or option that cannot be hashed: compiled for this call only
+        compiled = _init_program(module, options)
+    else:
+        compiled = _compiled_init(module, options)
+    with jax.threefry_partitionable(False):
+        return compiled(rngs, *inputs)
+
+
+def _init_program(module: nn.Module, options: tuple):
+    return jax.jit(lambda rngs, *inputs: module.init(rngs, *inputs, **dict(options)))
+
+
+_compiled_init = functools.lru_cache(maxsize=64)(_init_program)

@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxcnn import cli, errors
+from jaxcnn import cli, errors, models
 from jaxcnn.data.tfds_source import load_split
 from jaxcnn.models.airbench import AirbenchNet, whitening_kernel
 from jaxcnn.train.losses import cross_entropy
@@ -113,7 +113,8 @@ def init_variables(model: AirbenchNet, key: jax.Array, train_images: jax.Array, 
     """The net's variables as airbench94 starts them; `train_images` normalised (the first `whiten_examples`
     give the whitening filters)."""
     init_key, draw_key = jax.random.split(key)
-    variables = model.init(init_key, jnp.zeros((1, *train_images.shape[1:]), jnp.float32), train=False)
+    variables = models.init_variables(model, init_key, jnp.zeros((1, *train_images.shape[1:]), jnp.float32),
+                                      train=False)
     params = dirac_kernels(torch_default_kernels(variables["params"], draw_key))
     kernel = whitening_kernel(np.asarray(train_images[:hyp.whiten_examples]), model.whiten_kernel_size,
                               hyp.whiten_eps)

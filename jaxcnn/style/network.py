@@ -50,7 +50,7 @@ def load_network(spec: str) -> StyleNetwork:
         model_spec = models.get_spec(name)
         model = models.get_model(name, num_classes=10)
         shape = (1, *model_spec.input_shape)
-        variables = jax.jit(lambda x: model.init(jax.random.PRNGKey(0), x, train=False))(jnp.zeros(shape, jnp.float32))
+        variables = models.init_variables(model, jax.random.PRNGKey(0), jnp.zeros(shape, jnp.float32), train=False)
         channels = model_spec.input_shape[-1]
         network = StyleNetwork(f"{name}, randomly initialised", dict(variables), (0.5,) * channels,
                                (0.25,) * channels, trained=False)

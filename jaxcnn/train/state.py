@@ -7,6 +7,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxcnn.models import init_variables
+
 # The metric sums a train step adds up (see `jaxcnn.train.steps`): sums, not means, so that any number of
 # steps, devices or padded examples average exactly.
 TRAIN_METRIC_SUMS = ("loss_sum", "correct", "count", "aux_loss_sum", "grad_norm_sum")
@@ -34,15 +36,13 @@ def zero_metric_sums() -> dict:
 def create_train_state(model, tx: optax.GradientTransformation, seed: int, image_shape) -> TrainState:
     """Initialise parameters from `seed` for inputs of shape [2, *image_shape].
 
-    Initialised in training mode so that train-only parameters (auxiliary heads) exist too. The
-    non-partitionable threefry draws the same kind of random numbers but compiles in milliseconds
-    instead of seconds per kernel on XLA:CPU (ResNet-56 init: ~6 s instead of ~90 s); the state is
-    replicated, so partitioning the draws buys nothing here.
+    Initialised in training mode so that train-only parameters (auxiliary heads) exist too, as one compiled
+    program with the legacy threefry stream (`models.init_variables`: seconds faster on XLA:CPU); the state is
+    replicated, so partitioning the draws would buy nothing here.
     """
     init_rng, train_rng = jax.random.split(jax.random.PRNGKey(seed))
     dummy = jnp.zeros((2, *image_shape), jnp.float32)
-    with jax.threefry_partitionable(False):
-        variables = model.init({"params": init_rng, "dropout": init_rng}, dummy, train=True)
+    variables = init_variables(model, {"params": init_rng, "dropout": init_rng}, dummy, train=True)
     params = variables["params"]
     return TrainState(
         step=jnp.zeros((), jnp.int32),

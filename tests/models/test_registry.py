@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import pytest
 
 from experiments import images as images_experiment
-from jaxcnn import errors
+from jaxcnn import errors, models
 from jaxcnn.models import registry
 
 USER_CODE = '''
@@ -49,7 +49,8 @@ def user_module(tmp_path, monkeypatch):
 def test_a_class_or_function_from_user_code_is_built_with_the_runs_classes(user_module):
     model = registry.get_model(f"{user_module}:CornerNet", num_classes=3, width=4, dtype=jnp.bfloat16)
     assert (model.num_classes, model.width) == (3, 4)
-    logits = model.apply(model.init(jax.random.key(0), jnp.zeros((1, 16, 16, 3))), jnp.zeros((2, 16, 16, 3)))
+    logits = model.apply(models.init_variables(model, jax.random.key(0), jnp.zeros((1, 16, 16, 3))),
+                         jnp.zeros((2, 16, 16, 3)))
     assert logits.shape == (2, 3)
     built = registry.get_model(f"{user_module}:wide_corner_net", num_classes=5)
     assert (type(built).__name__, built.num_classes, built.width) == ("CornerNet", 5, 16)

@@ -19,7 +19,7 @@ def _intermediates(model, variables, x, names):
 
 
 def _init(model, x):
-    return jax.jit(lambda x: model.init(jax.random.PRNGKey(0), x, train=False))(x)
+    return models.init_variables(model, jax.random.PRNGKey(0), x, train=False)
 
 
 @pytest.mark.slow  # a 9M-parameter VGG-11 at 32x32: ~20 s on 2 busy cores (tiny_vgg below covers the default suite)
@@ -63,7 +63,8 @@ def _pictures(folder, size=(16, 16)):
 def test_content_and_style_losses_fall_over_the_optimisation(tmp_path):
     network = load_network("random:tiny_vgg")  # meaningless pictures, but a real optimisation problem
     content, style = _pictures(tmp_path)
-    settings = optimize.StyleSettings(steps=20, chunk=20, init="noise", learning_rate=0.05)
+    # 40 steps: content 0.52x, style 0.04x of their start with this draw of the random net (20 steps: 0.75x, 0.13x)
+    settings = optimize.StyleSettings(steps=40, chunk=40, init="noise", learning_rate=0.05)
     result = pipeline.transfer_style(network, content, style, tmp_path / "out.png", size=16, settings=settings)
     for term in ("content", "style", "total"):
         assert result["last"][term] < 0.7 * result["first"][term], term
