@@ -207,8 +207,8 @@ def tta_logits(model: AirbenchNet, variables: dict, images: jax.Array, level: in
 
 def accuracy(model, variables, images, labels, level: int, batch_size: int = 2000) -> float:
     """Test accuracy (fraction) with `tta_logits` at `level`, in batches."""
-    predict = jax.jit(lambda x: jnp.argmax(tta_logits(model, variables, x, level), -1))
-    correct = sum(int(jnp.sum(predict(images[i:i + batch_size]) == labels[i:i + batch_size]))
+    predict = jax.jit(lambda v, x: jnp.argmax(tta_logits(model, v, x, level), -1))  # weights as an argument
+    correct = sum(int(jnp.sum(predict(variables, images[i:i + batch_size]) == labels[i:i + batch_size]))
                   for i in range(0, len(labels), batch_size))
     return correct / len(labels)
 
