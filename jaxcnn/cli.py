@@ -16,6 +16,7 @@ import logging
 import signal
 import sys
 import threading
+import traceback
 
 from jaxcnn import errors
 
@@ -49,13 +50,9 @@ class _ShortOrbaxErrors(logging.Filter):
 def _is_closed_loop_callback(unraisable) -> bool:
     """When an orbax write fails (a full disk), tensorstore still completes the write's other futures, and their
     callbacks reach asyncio loops orbax has already closed: tracebacks that say nothing the error does not."""
-    frames = []
-    traceback = unraisable.exc_traceback
-    while traceback is not None:
-        frames.append(traceback.tb_frame.f_code.co_name)
-        traceback = traceback.tb_next
     return (isinstance(unraisable.exc_value, RuntimeError) and str(unraisable.exc_value) == "Event loop is closed"
-            and "call_soon_threadsafe" in frames)
+            and any(frame.f_code.co_name == "call_soon_threadsafe"
+                    for frame, _ in traceback.walk_tb(unraisable.exc_traceback)))
 
 
 @contextlib.contextmanager

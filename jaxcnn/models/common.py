@@ -67,11 +67,9 @@ def init_variables(module: nn.Module, rngs, *inputs, **options) -> dict:
     are static; a second module equal to the first reuses its compiled init."""
     options = tuple(sorted(options.items()))
     try:
-        hash((module, options))
-    except TypeError:  # a module or option that cannot be hashed: compiled for this call only
-        compiled = _init_program(module, options)
-    else:
         compiled = _compiled_init(module, options)
+    except TypeError:  # the cache cannot hash the module or an option: compiled for this call only
+        compiled = _init_program(module, options)
     with jax.threefry_partitionable(False):
         return compiled(rngs, *inputs)
 
